@@ -1,0 +1,57 @@
+// Package subscribers owns lists, subscribers, their subscriptions and the
+// append-only event log that is the consent proof, plus suppressions and the
+// signed tokens in emailed links.
+//
+// It imports no Tidings package but the root one. When a subscription changes,
+// the Store appends an Event and calls OnEvent inside the same transaction, so a
+// change and its consequences (queued or skipped messages) commit together.
+package subscribers
+
+import (
+	"context"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Subscription statuses.
+const (
+	StatusPending      = "pending"
+	StatusConfirmed    = "confirmed"
+	StatusUnsubscribed = "unsubscribed"
+	StatusBounced      = "bounced"
+	StatusComplained   = "complained"
+)
+
+// Event kinds. An event is appended for every change of a subscription.
+const (
+	EventSubscribed            = "subscribed"             // a sign-up: the consent, with IP, user agent, form and text
+	EventConfirmationRequested = "confirmation_requested" // a confirmation email is to be sent now
+	EventConfirmed             = "confirmed"              // the double opt-in link was followed
+	EventUnsubscribed          = "unsubscribed"
+	EventBounced               = "bounced"
+	EventComplained            = "complained"
+	EventImported              = "imported" // added as confirmed by an editor or an import
+)
+
+// Event is one appended change of a subscription.
+type Event struct {
+	ID             int64     `db:"id" json:"id"`
+	SubscriptionID int64     `db:"subscription_id" json:"subscription_id"`
+	SubscriberID   int64     `db:"subscriber_id" json:"subscriber_id"`
+	ListID         int64     `db:"list_id" json:"list_id"`
+	Kind           string    `db:"kind" json:"kind"`
+	At             time.Time `db:"at" json:"at"`
+	IP             string    `db:"ip" json:"ip,omitempty"`
+	UserAgent      string    `db:"user_agent" json:"user_agent,omitempty"`
+	Form           string    `db:"form" json:"form,omitempty"`
+	ConsentText    string    `db:"consent_text" json:"consent_text,omitempty"`
+	Reason         string    `db:"reason" json:"reason,omitempty"`
+
+	// Timezone is the subscriber's effective time zone (theirs, else the
+	// list's) at the time of the event. Not stored in the events table.
+	Timezone string `db:"-" json:"-"`
+}
+
+// EventFunc is called inside the transaction that appended the event.
+type EventFunc func(ctx context.Context, tx *sqlx.Tx, e Event) error
