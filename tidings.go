@@ -11,13 +11,14 @@ import (
 
 // Error codes. They say what kind of failure happened, not where.
 const (
-	ECONFLICT    = "conflict"     // the action conflicts with the current state
-	EINTERNAL    = "internal"     // a bug or an outage; details are logged, not shown
-	EINVALID     = "invalid"      // the input is malformed or breaks a rule
-	ENOTFOUND    = "not_found"    // the thing does not exist (or must look as if it did not)
-	EFORBIDDEN   = "forbidden"    // the caller may not do this
-	ERATELIMITED = "rate_limited" // too many attempts; try again later
-	EEXPIRED     = "expired"      // a token or link is past its lifetime
+	ECONFLICT     = "conflict"     // the action conflicts with the current state
+	EINTERNAL     = "internal"     // a bug or an outage; details are logged, not shown
+	EINVALID      = "invalid"      // the input is malformed or breaks a rule
+	ENOTFOUND     = "not_found"    // the thing does not exist (or must look as if it did not)
+	EFORBIDDEN    = "forbidden"    // the caller may not do this
+	EUNAUTHORIZED = "unauthorized" // the caller did not say who they are
+	ERATELIMITED  = "rate_limited" // too many attempts; try again later
+	EEXPIRED      = "expired"      // a token or link is past its lifetime
 )
 
 // Error is an application error: a code from the list above and a message for people.

@@ -5,6 +5,12 @@
 // It imports no Tidings package but the root one. When a subscription changes,
 // the Store appends an Event and calls OnEvent inside the same transaction, so a
 // change and its consequences (queued or skipped messages) commit together.
+//
+// Standards: addresses are checked as RFC 5322 addr-specs within the RFC 5321
+// length limits, with internationalised domains converted by IDNA 2008
+// (RFC 5891, the UTS #46 lookup profile); link tokens are HMAC-SHA256
+// (RFC 2104) over base64url (RFC 4648) payloads; unsubscribing serves the
+// one-click POST of RFC 8058.
 package subscribers
 
 import (

@@ -1,0 +1,169 @@
+package subscribers
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidings/tidings"
+)
+
+// Token purposes. A token signed for one purpose is refused for every other.
+const (
+	PurposeConfirm     = "confirm"
+	PurposeUnsubscribe = "unsubscribe"
+	PurposePreferences = "preferences"
+)
+
+// tokenVersion is the first field of every payload, so the format can change
+// later without old links being read the wrong way.
+const tokenVersion = "1"
+
+// tokenDomain separates the MACs of link tokens from anything else the same
+// secret signs (session cookies, for example).
+const tokenDomain = "tidings/subscribers/token\x00"
+
+// maxTokenLen bounds the work done on a token from a URL before it is refused.
+const maxTokenLen = 256
+
+// Tokens signs and verifies the credentials in emailed links.
+//
+// A token is base64url(payload) "." base64url(HMAC-SHA256(secret, payload)),
+// where the payload names the format version, the purpose, the subscription id
+// and the expiry (Unix seconds, 0 for never). The MAC covers all of them, so a
+// token cannot be turned into one for another subscription, another purpose or
+// a later expiry without the secret. Tokens is safe for concurrent use.
+type Tokens struct {
+	// Secret is the HMAC key. It must not be empty; cmd/tidings requires at
+	// least 32 characters.
+	Secret []byte
+}
+
+// Sign returns a token for purpose on the subscription, valid until expires
+// (the zero time: never). It panics if the secret is empty, because a token
+// signed with an empty key could be forged by anyone.
+func (t *Tokens) Sign(purpose string, subscriptionID int64, expires time.Time) string {
+	if t == nil || len(t.Secret) == 0 {
+		panic("subscribers: Tokens.Secret is empty")
+	}
+	var exp int64
+	if !expires.IsZero() {
+		exp = expires.Unix()
+		if exp == 0 {
+			exp = -1 // 0 means never; the epoch itself is long past anyway
+		}
+	}
+	payload := tokenVersion + "|" + purpose + "|" + strconv.FormatInt(subscriptionID, 10) + "|" + strconv.FormatInt(exp, 10)
+	p := base64.RawURLEncoding.EncodeToString([]byte(payload))
+	return p + "." + base64.RawURLEncoding.EncodeToString(t.mac(p))
+}
+
+// Verify checks token for purpose at time now and returns the subscription id
+// it was signed for. It returns EINVALID for a malformed or forged token or one
+// signed for another purpose, and EEXPIRED for a genuine token past its expiry.
+func (t *Tokens) Verify(purpose, token string, now time.Time) (int64, error) {
+	if t == nil || len(t.Secret) == 0 {
+		return 0, errors.New("subscribers: Tokens.Secret is empty")
+	}
+	invalid := tidings.Errorf(tidings.EINVALID, "This link is not valid.")
+	if token == "" || len(token) > maxTokenLen {
+		return 0, invalid
+	}
+	p, m, ok := strings.Cut(token, ".")
+	if !ok {
+		return 0, invalid
+	}
+	// Strict decoding refuses non-canonical encodings, so each token has
+	// exactly one spelling.
+	got, err := base64.RawURLEncoding.Strict().DecodeString(m)
+	if err != nil {
+		return 0, invalid
+	}
+	// hmac.Equal compares in constant time: the time taken does not tell an
+	// attacker how many leading bytes of a guess were right.
+	if !hmac.Equal(got, t.mac(p)) {
+		return 0, invalid
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(p)
+	if err != nil {
+		return 0, invalid
+	}
+	f := strings.Split(string(raw), "|")
+	if len(f) != 4 || f[0] != tokenVersion {
+		return 0, invalid
+	}
+	if f[1] != purpose {
+		return 0, invalid
+	}
+	id, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, invalid
+	}
+	exp, err := strconv.ParseInt(f[3], 10, 64)
+	if err != nil {
+		return 0, invalid
+	}
+	if exp != 0 && now.Unix() >= exp {
+		return 0, tidings.Errorf(tidings.EEXPIRED, "This link has expired.")
+	}
+	return id, nil
+}
+
+// mac is the HMAC of the encoded payload, under the token domain.
+func (t *Tokens) mac(encodedPayload string) []byte {
+	h := hmac.New(sha256.New, t.Secret)
+	h.Write([]byte(tokenDomain))
+	h.Write([]byte(encodedPayload))
+	return h.Sum(nil)
+}
+
+// DefaultConfirmTTL is how long a confirmation link works when Links.ConfirmTTL is zero.
+const DefaultConfirmTTL = 7 * 24 * time.Hour
+
+// Links builds the absolute URLs put in emails: BaseURL followed by the page
+// and a token bound to one subscription.
+type Links struct {
+	BaseURL    string        // e.g. "https://news.example.com"; a trailing slash is ignored
+	Tokens     *Tokens       // signs the tokens
+	ConfirmTTL time.Duration // lifetime of a confirmation link; 0 means DefaultConfirmTTL (7 days)
+	Now        func() time.Time
+}
+
+// Confirm returns BASE/confirm/TOKEN for the double opt-in email; it expires
+// after ConfirmTTL.
+func (l *Links) Confirm(subscriptionID int64) string {
+	ttl := l.ConfirmTTL
+	if ttl <= 0 {
+		ttl = DefaultConfirmTTL
+	}
+	return l.url("confirm", l.Tokens.Sign(PurposeConfirm, subscriptionID, l.now().Add(ttl)))
+}
+
+// Unsubscribe returns BASE/unsubscribe/TOKEN, for the footer and the
+// List-Unsubscribe header (RFC 8058). It never expires: an unsubscribe link in
+// an old email must keep working.
+func (l *Links) Unsubscribe(subscriptionID int64) string {
+	return l.url("unsubscribe", l.Tokens.Sign(PurposeUnsubscribe, subscriptionID, time.Time{}))
+}
+
+// Preferences returns the link to the subscriber's preferences. Until there is
+// a preferences page it is the unsubscribe page (with its one button), and so
+// carries an unsubscribe token that never expires.
+func (l *Links) Preferences(subscriptionID int64) string {
+	return l.Unsubscribe(subscriptionID)
+}
+
+func (l *Links) url(page, token string) string {
+	return strings.TrimRight(l.BaseURL, "/") + "/" + page + "/" + token
+}
+
+func (l *Links) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
