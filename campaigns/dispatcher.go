@@ -1,0 +1,573 @@
+package campaigns
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/tidings/tidings/delivery"
+	"github.com/tidings/tidings/templates"
+)
+
+// Dispatcher defaults.
+const (
+	DefaultWorkers      = 10
+	DefaultDispatchSize = 100
+	DefaultLease        = 5 * time.Minute
+	DefaultMaxAttempts  = 8
+	DefaultPollInterval = time.Second
+	maxErrorLen         = 500
+)
+
+// DefaultBackoff waits 1 minute after the first temporary failure, then twice
+// as long after each one more, at most 6 hours.
+func DefaultBackoff(attempt int) time.Duration {
+	if attempt < 1 {
+		attempt = 1
+	}
+	if attempt > 10 {
+		return 6 * time.Hour
+	}
+	return min(time.Minute<<(attempt-1), 6*time.Hour)
+}
+
+// Links makes the signed links of a subscription; subscribers.Links is one.
+type Links interface {
+	Unsubscribe(subscriptionID int64) string
+	Preferences(subscriptionID int64) string
+	Confirm(subscriptionID int64) string
+}
+
+// Dispatcher sends the outbox: it claims due items in batches, renders each
+// at send time (so an edited step sends its new text), sends it through a
+// persistent SMTP connection per worker, and records the outcomes in one
+// statement per batch.
+//
+// Any number of dispatchers, in one process or many, may share a database.
+// A claim locks rows with FOR UPDATE SKIP LOCKED and marks them sending with
+// a lease; a process that dies mid-batch loses nothing, because its rows are
+// claimable again once the lease has run out (those in flight when it died
+// may then be sent twice; nothing else is). An outcome is only recorded while
+// the lease it was sent under still holds, so a row re-claimed by another
+// dispatcher is never overwritten by the first.
+//
+// Every message carries List-Unsubscribe and List-Unsubscribe-Post (RFC 2369,
+// RFC 8058), List-Id (RFC 2919), a unique Message-ID (RFC 5322) kept in the
+// outbox row and reused on retries, and X-Tidings-Outbox with the row's id.
+type Dispatcher struct {
+	DB       *sqlx.DB
+	Now      func() time.Time
+	Sender   *delivery.Sender
+	Renderer *templates.Renderer
+	Links    Links
+	// BaseURL is the public URL of this Tidings; its host names the lists in
+	// List-Id. Empty: the domain of the list's from address.
+	BaseURL string
+
+	Workers     int                             // parallel SMTP connections; default DefaultWorkers
+	BatchSize   int                             // items claimed at once; default DefaultDispatchSize
+	Lease       time.Duration                   // how long a claim holds; default DefaultLease
+	MaxAttempts int                             // sends tried before a temporary failure is final; default DefaultMaxAttempts
+	Backoff     func(attempt int) time.Duration // wait after the attempt-th temporary failure; default DefaultBackoff
+
+	// OnBounce is called, after the outcome is recorded, for each permanent
+	// failure that says the address itself is bad (RFC 3463 X.1.x, X.2.1).
+	// cmd/tidings wires it to subscribers.Store.Bounce.
+	OnBounce func(ctx context.Context, email, reason string) error
+
+	Logger       *slog.Logger
+	PollInterval time.Duration // wait when nothing is due; default DefaultPollInterval
+
+	mu    sync.Mutex
+	conns []*delivery.Conn // idle persistent connections
+}
+
+// Item is one claimed outbox row with what it takes to render and send it.
+type Item struct {
+	ID             int64     `db:"id"`
+	Kind           string    `db:"kind"`
+	Status         string    `db:"status"` // sending, or skipped when the re-check failed
+	Priority       int       `db:"priority"`
+	DueAt          time.Time `db:"due_at"`
+	SubscriberID   int64     `db:"subscriber_id"`
+	SubscriptionID int64     `db:"subscription_id"`
+	ListID         int64     `db:"list_id"`
+	Attempts       int       `db:"attempts"`    // sends tried before this claim
+	MessageID      string    `db:"message_id"`  // "" until the first send
+	LeaseUntil     time.Time `db:"lease_until"` // the claim; outcomes are recorded only while it holds
+
+	Email string `db:"email"`
+	Name  string `db:"name"`
+
+	// Subject and Body are the templates of the step, bonus or welcome email
+	// as they stand at claim time; empty for a confirmation.
+	Subject string `db:"subject"`
+	Body    string `db:"body"`
+
+	ListSlug      string `db:"list_slug"`
+	ListName      string `db:"list_name"`
+	FromName      string `db:"from_name"`
+	FromEmail     string `db:"from_email"`
+	ReplyTo       string `db:"reply_to"`
+	PostalAddress string `db:"postal_address"`
+}
+
+func (d *Dispatcher) now() time.Time {
+	if d.Now != nil {
+		return d.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (d *Dispatcher) logger() *slog.Logger {
+	if d.Logger != nil {
+		return d.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Claim claims up to n outbox items that are due, or whose claim by another
+// dispatcher has expired, confirmations first, then by due time. In the same
+// statement it re-checks that each may still be mailed: a confirmation needs
+// its subscription still pending and the address not suppressed, anything
+// else its subscription in mailable_subscriptions (and a step not deleted).
+// Those that fail are marked skipped and not returned. The items returned are
+// marked sending with a lease of Lease; the caller must record their outcome
+// or release them. Errors are internal.
+func (d *Dispatcher) Claim(ctx context.Context, n int) ([]Item, error) {
+	items, _, err := d.claim(ctx, n)
+	return items, err
+}
+
+func (d *Dispatcher) claim(ctx context.Context, n int) (items []Item, skipped int, err error) {
+	if n <= 0 {
+		return nil, 0, nil
+	}
+	now := d.now()
+	lease := cmp.Or(d.Lease, DefaultLease)
+	// claimable: due queued rows (in the order of the outbox_claim index)
+	// and rows whose claim expired (a dispatcher died), the first n of both
+	// by priority, then due time. Broadcast rows are not claimed yet: their
+	// content arrives with broadcasts.
+	const q = `
+		WITH due AS (
+			SELECT o.id, o.priority, o.due_at
+			FROM outbox o
+			WHERE o.status = 'queued'
+			  AND o.due_at <= $1
+			  AND o.kind <> 'broadcast'
+			ORDER BY o.priority, o.due_at, o.id
+			LIMIT $2
+			FOR UPDATE SKIP LOCKED
+		),
+		expired AS (
+			SELECT o.id, o.priority, o.due_at
+			FROM outbox o
+			WHERE o.status = 'sending'
+			  AND o.lease_until <= $1
+			  AND o.kind <> 'broadcast'
+			ORDER BY o.lease_until
+			LIMIT $2
+			FOR UPDATE SKIP LOCKED
+		),
+		candidates AS (
+			SELECT id, priority, due_at FROM due
+			UNION ALL
+			SELECT id, priority, due_at FROM expired
+		),
+		claimable AS (
+			SELECT id
+			FROM candidates
+			ORDER BY priority, due_at, id
+			LIMIT $2
+		),
+		checked AS (
+			SELECT c.id,
+			       CASE WHEN o.kind = 'confirm' THEN EXISTS (
+			                SELECT 1
+			                FROM subscriptions s
+			                JOIN subscribers r ON r.id = s.subscriber_id
+			                WHERE s.id = o.subscription_id
+			                  AND s.status = 'pending'
+			                  AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = r.email))
+			            ELSE EXISTS (
+			                SELECT 1
+			                FROM mailable_subscriptions m
+			                WHERE m.subscription_id = o.subscription_id)
+			            AND NOT EXISTS (
+			                SELECT 1
+			                FROM steps st
+			                WHERE st.id = o.step_id
+			                  AND st.deleted_at IS NOT NULL)
+			       END AS mailable
+			FROM claimable c
+			JOIN outbox o ON o.id = c.id
+		)
+		UPDATE outbox o
+		SET status = CASE WHEN k.mailable THEN 'sending' ELSE 'skipped' END,
+		    lease_until = CASE WHEN k.mailable THEN $3::timestamptz END,
+		    last_error = CASE WHEN k.mailable THEN o.last_error ELSE 'not mailable when sending' END,
+		    updated_at = $1
+		FROM checked k, subscribers r, lists l
+		WHERE o.id = k.id
+		  AND r.id = o.subscriber_id
+		  AND l.id = o.list_id
+		RETURNING o.id, o.kind, o.status, o.priority, o.due_at, o.subscriber_id, o.subscription_id, o.list_id,
+		          o.attempts, o.message_id, COALESCE(o.lease_until, $1) AS lease_until, r.email, r.name,
+		          COALESCE((SELECT st.subject FROM steps st WHERE st.id = o.step_id),
+		                   (SELECT b.subject FROM bonuses b WHERE b.id = o.bonus_id),
+		                   CASE WHEN o.kind = 'welcome' THEN l.welcome_subject END, '') AS subject,
+		          COALESCE((SELECT st.body FROM steps st WHERE st.id = o.step_id),
+		                   (SELECT b.body FROM bonuses b WHERE b.id = o.bonus_id),
+		                   CASE WHEN o.kind = 'welcome' THEN l.welcome_body END, '') AS body,
+		          l.slug AS list_slug, l.name AS list_name, l.from_name, l.from_email, l.reply_to, l.postal_address`
+	var rows []Item
+	if err := d.DB.SelectContext(ctx, &rows, q, now, n, now.Add(lease)); err != nil {
+		return nil, 0, fmt.Errorf("campaigns: claim: %w", err)
+	}
+	for _, it := range rows {
+		if it.Status != StatusSending {
+			skipped++
+			continue
+		}
+		it.DueAt, it.LeaseUntil = it.DueAt.UTC(), it.LeaseUntil.UTC()
+		items = append(items, it)
+	}
+	// RETURNING has no order; send in claim order.
+	slices.SortFunc(items, func(a, b Item) int {
+		return cmp.Or(cmp.Compare(a.Priority, b.Priority), a.DueAt.Compare(b.DueAt), cmp.Compare(a.ID, b.ID))
+	})
+	return items, skipped, nil
+}
+
+// outcome is what became of one claimed item.
+type outcome struct {
+	item      *Item
+	status    string // sent, queued (retry later or released), failed, skipped
+	tried     int    // 1 when a send was attempted, 0 when released
+	dueAt     time.Time
+	messageID string
+	code      int
+	lastError string
+	temporary bool
+	sentAt    time.Time
+	bounce    string // the reason for OnBounce, "" for none
+}
+
+// RunOnce claims a batch, renders and sends it with Workers persistent
+// connections, records the outcomes in one statement, calls OnBounce for bad
+// addresses, and returns how many items it processed (sent, failed, retried
+// later or skipped). When ctx ends, sends already under way are finished and
+// recorded, and claimed items not yet started are released for another
+// dispatcher. Errors are internal.
+func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
+	if ctx.Err() != nil {
+		return 0, nil
+	}
+	items, skipped, err := d.claim(ctx, cmp.Or(d.BatchSize, DefaultDispatchSize))
+	if err != nil || len(items) == 0 {
+		return skipped, err
+	}
+	outcomes := d.sendAll(ctx, items)
+	// Record even when ctx has ended: what was sent must not be sent again.
+	bg := context.WithoutCancel(ctx)
+	if err := d.record(bg, outcomes); err != nil {
+		return skipped, err
+	}
+	processed := skipped
+	for _, o := range outcomes {
+		if o.tried > 0 || o.status == StatusSkipped {
+			processed++
+		}
+	}
+	d.bounce(bg, outcomes)
+	return processed, nil
+}
+
+// sendAll sends items in order through up to Workers connections.
+func (d *Dispatcher) sendAll(ctx context.Context, items []Item) []outcome {
+	outcomes := make([]outcome, len(items))
+	workers := min(cmp.Or(d.Workers, DefaultWorkers), len(items))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			conn := d.takeConn()
+			defer d.putConn(conn)
+			for i := range jobs {
+				it := &items[i]
+				if ctx.Err() != nil {
+					outcomes[i] = outcome{item: it, status: StatusQueued, dueAt: it.DueAt, messageID: it.MessageID}
+					continue
+				}
+				// A send under way is finished even when ctx ends; delivery's
+				// own timeout bounds it.
+				outcomes[i] = d.send(context.WithoutCancel(ctx), conn, it)
+			}
+		})
+	}
+	for i := range items {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return outcomes
+}
+
+// send renders and sends one item and says what became of it.
+func (d *Dispatcher) send(ctx context.Context, conn *delivery.Conn, it *Item) outcome {
+	o := outcome{item: it, tried: 1, messageID: it.MessageID}
+	if o.messageID == "" {
+		o.messageID = delivery.NewMessageID(domainOf(it.FromEmail))
+	}
+	msg, err := d.render(it)
+	if err != nil {
+		o.status, o.lastError = StatusFailed, truncate("render: "+err.Error())
+		d.logger().Error("render failed", slog.Int64("outbox_id", it.ID), slog.String("kind", it.Kind), slog.Any("err", err))
+		return o
+	}
+	if msg == nil {
+		o.status, o.tried, o.lastError = StatusSkipped, 0, "nothing to send: the welcome email was removed"
+		return o
+	}
+	msg.MessageID = o.messageID
+	res := conn.Send(ctx, msg)
+	now := d.now()
+	o.code = res.Code
+	if res.Err != nil {
+		o.lastError = truncate(res.Err.Error())
+	}
+	switch res.Status {
+	case delivery.Sent:
+		o.status, o.sentAt = StatusSent, now
+	case delivery.TempFailure:
+		attempts := it.Attempts + 1
+		if attempts >= cmp.Or(d.MaxAttempts, DefaultMaxAttempts) {
+			o.status, o.temporary = StatusFailed, true
+		} else {
+			backoff := d.Backoff
+			if backoff == nil {
+				backoff = DefaultBackoff
+			}
+			o.status, o.dueAt = StatusQueued, now.Add(backoff(attempts))
+		}
+		d.logger().Warn("send failed, temporarily", slog.Int64("outbox_id", it.ID), slog.Int("attempts", attempts),
+			slog.Int("smtp_code", res.Code), slog.String("status", o.status), slog.Any("err", res.Err))
+	default:
+		o.status = StatusFailed
+		if res.AddressFailure {
+			o.bounce = truncate(strings.TrimSpace(fmt.Sprintf("smtp %d %s %s", res.Code, res.Enhanced, o.lastError)))
+		}
+		d.logger().Warn("send failed", slog.Int64("outbox_id", it.ID), slog.Int("smtp_code", res.Code),
+			slog.String("enhanced", res.Enhanced), slog.Bool("address_failure", res.AddressFailure), slog.Any("err", res.Err))
+	}
+	return o
+}
+
+// render makes the message of it; nil (and no error) when there is nothing
+// to send.
+func (d *Dispatcher) render(it *Item) (*delivery.Message, error) {
+	if d.Renderer == nil || d.Links == nil {
+		return nil, errors.New("dispatcher has no Renderer or Links")
+	}
+	l := templates.List{Name: it.ListName, FromName: it.FromName, PostalAddress: it.PostalAddress}
+	unsubscribe := d.Links.Unsubscribe(it.SubscriptionID)
+	to := templates.Recipient{Email: it.Email, Name: it.Name, UnsubscribeURL: unsubscribe, PreferencesURL: d.Links.Preferences(it.SubscriptionID)}
+	var (
+		m   *templates.Message
+		err error
+	)
+	switch it.Kind {
+	case KindConfirm:
+		m, err = d.Renderer.Confirmation(l, to, d.Links.Confirm(it.SubscriptionID))
+	case KindWelcome, KindBonus, KindStep:
+		if it.Kind == KindWelcome && strings.TrimSpace(it.Subject) == "" {
+			return nil, nil
+		}
+		m, err = d.Renderer.Render(templates.Content{Subject: it.Subject, Body: it.Body}, l, to)
+	default:
+		return nil, fmt.Errorf("cannot render a %q item", it.Kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &delivery.Message{
+		FromName: it.FromName, FromEmail: it.FromEmail, ReplyTo: it.ReplyTo,
+		To: it.Email, ToName: it.Name,
+		Subject: m.Subject, HTML: m.HTML, Text: m.Text,
+		Headers: map[string]string{
+			"List-Unsubscribe":      "<" + unsubscribe + ">",
+			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+			"List-Id":               "<" + it.ListSlug + "." + d.listDomain(it.FromEmail) + ">",
+			"X-Tidings-Outbox":      strconv.FormatInt(it.ID, 10),
+		},
+	}, nil
+}
+
+// record writes outcomes in one statement. Each row is only written while
+// it is still under the claim it was sent under.
+func (d *Dispatcher) record(ctx context.Context, outcomes []outcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	n := len(outcomes)
+	var (
+		ids, leases                = make([]int64, n), make([]string, n)
+		statuses, dues, messageIDs = make([]string, n), make([]string, n), make([]string, n)
+		errs, sentAts              = make([]string, n), make([]string, n)
+		tried, codes               = make([]int64, n), make([]int64, n)
+		temporary                  = make([]bool, n)
+	)
+	for i, o := range outcomes {
+		ids[i], leases[i] = o.item.ID, o.item.LeaseUntil.Format(time.RFC3339Nano)
+		statuses[i], messageIDs[i], errs[i] = o.status, o.messageID, o.lastError
+		tried[i], codes[i], temporary[i] = int64(o.tried), int64(o.code), o.temporary
+		if !o.dueAt.IsZero() {
+			dues[i] = o.dueAt.Format(time.RFC3339Nano)
+		}
+		if !o.sentAt.IsZero() {
+			sentAts[i] = o.sentAt.Format(time.RFC3339Nano)
+		}
+	}
+	const q = `
+		UPDATE outbox o
+		SET status = u.status,
+		    attempts = o.attempts + u.tried,
+		    due_at = COALESCE(NULLIF(u.due_at, '')::timestamptz, o.due_at),
+		    lease_until = NULL,
+		    message_id = u.message_id,
+		    smtp_code = CASE WHEN u.tried > 0 THEN u.smtp_code ELSE o.smtp_code END,
+		    last_error = CASE WHEN u.tried > 0 OR u.status = 'skipped' THEN u.last_error ELSE o.last_error END,
+		    temporary = u.temporary,
+		    sent_at = NULLIF(u.sent_at, '')::timestamptz,
+		    updated_at = $1
+		FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::bool[], $11::text[])
+		    AS u(id, lease, status, tried, due_at, message_id, smtp_code, last_error, temporary, sent_at)
+		WHERE o.id = u.id
+		  AND o.status = 'sending'
+		  AND o.lease_until = u.lease::timestamptz`
+	res, err := d.DB.ExecContext(ctx, q, d.now(), pq.Array(ids), pq.Array(leases), pq.Array(statuses), pq.Array(tried),
+		pq.Array(dues), pq.Array(messageIDs), pq.Array(codes), pq.Array(errs), pq.Array(temporary), pq.Array(sentAts))
+	if err != nil {
+		return fmt.Errorf("campaigns: record %d outcomes: %w", n, err)
+	}
+	if got, _ := res.RowsAffected(); got != int64(n) {
+		// Another dispatcher re-claimed them after our lease ran out.
+		d.logger().Warn("outcomes not recorded: lease lost", slog.Int64("lost", int64(n)-got))
+	}
+	return nil
+}
+
+// bounce calls OnBounce once per bad address.
+func (d *Dispatcher) bounce(ctx context.Context, outcomes []outcome) {
+	if d.OnBounce == nil {
+		return
+	}
+	done := map[string]bool{}
+	for _, o := range outcomes {
+		if o.bounce == "" || done[o.item.Email] {
+			continue
+		}
+		done[o.item.Email] = true
+		if err := d.OnBounce(ctx, o.item.Email, o.bounce); err != nil {
+			d.logger().Error("bounce failed", slog.Int64("outbox_id", o.item.ID), slog.Any("err", err))
+		}
+	}
+}
+
+// Run dispatches until ctx is done: a batch after another while there is
+// work, waiting PollInterval when there is none. On the way out it finishes
+// the sends under way, releases the rest of its claim, closes its
+// connections and returns nil. A failed batch is logged and retried.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	defer d.Close()
+	poll := cmp.Or(d.PollInterval, DefaultPollInterval)
+	for ctx.Err() == nil {
+		n, err := d.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.logger().Error("dispatch failed", slog.Any("err", err))
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	return nil
+}
+
+// Close closes the idle connections. The Dispatcher may still be used: it
+// connects again when it next sends.
+func (d *Dispatcher) Close() error {
+	d.mu.Lock()
+	conns := d.conns
+	d.conns = nil
+	d.mu.Unlock()
+	var errs []error
+	for _, c := range conns {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// takeConn returns an idle connection, or a new one that connects on its
+// first send (so an unreachable relay is a temporary failure of that send).
+func (d *Dispatcher) takeConn() *delivery.Conn {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n := len(d.conns); n > 0 {
+		c := d.conns[n-1]
+		d.conns = d.conns[:n-1]
+		return c
+	}
+	return d.Sender.NewConn()
+}
+
+// putConn keeps c for the next batch.
+func (d *Dispatcher) putConn(c *delivery.Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.conns = append(d.conns, c)
+}
+
+// listDomain is the right-hand side of List-Id.
+func (d *Dispatcher) listDomain(fromEmail string) string {
+	if u, err := url.Parse(d.BaseURL); err == nil && u.Hostname() != "" && !strings.Contains(u.Hostname(), ":") {
+		return u.Hostname()
+	}
+	return domainOf(fromEmail)
+}
+
+func domainOf(email string) string {
+	if i := strings.LastIndexByte(email, '@'); i >= 0 {
+		return email[i+1:]
+	}
+	return ""
+}
+
+func truncate(s string) string {
+	if len(s) <= maxErrorLen {
+		return s
+	}
+	s = s[:maxErrorLen]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}

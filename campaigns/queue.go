@@ -1,0 +1,198 @@
+package campaigns
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/tidings/tidings/subscribers"
+)
+
+// Queue turns subscription events into outbox rows and enrollments. Its
+// OnEvent is wired as subscribers.Store.OnEvent, so it runs inside the
+// transaction that changed the subscription: a sign-up and its confirmation
+// message, or an unsubscribe and the skipping of its queued messages, commit
+// together or not at all.
+type Queue struct {
+	Now func() time.Time
+}
+
+func (q *Queue) now() time.Time {
+	if q.Now != nil {
+		return q.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// OnEvent applies event e in tx:
+//
+//   - confirmation_requested queues the confirmation email (priority 0, due
+//     now), or queues it again if it was queued before;
+//   - confirmed queues the welcome email (when the list has one) and one email
+//     per bonus (priority 1), each at most once per subscriber and list, and
+//     enrolls the subscription in the list's sequence, or restarts a stopped
+//     enrollment from where it was;
+//   - unsubscribed, bounced and complained skip the subscription's queued
+//     messages and stop its enrollment.
+//
+// Other kinds change nothing. Every statement is safe to run twice. Errors are
+// internal (EINTERNAL); the caller's transaction should then roll back.
+func (q *Queue) OnEvent(ctx context.Context, tx *sqlx.Tx, e subscribers.Event) error {
+	now := q.now()
+	var err error
+	switch e.Kind {
+	case subscribers.EventConfirmationRequested:
+		err = queueConfirmation(ctx, tx, now, e)
+	case subscribers.EventConfirmed:
+		err = queueConfirmed(ctx, tx, now, e)
+	case subscribers.EventUnsubscribed, subscribers.EventBounced, subscribers.EventComplained:
+		err = stopSubscription(ctx, tx, now, e.SubscriptionID, e.Kind)
+	}
+	if err != nil {
+		return fmt.Errorf("campaigns: on %s of subscription %d: %w", e.Kind, e.SubscriptionID, err)
+	}
+	return nil
+}
+
+// queueConfirmation queues the confirmation email. A second request (the
+// subscriber signed up again after the cool-down) queues the same row again,
+// unless it is being sent right now.
+func queueConfirmation(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscribers.Event) error {
+	const q = `
+		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, ref, priority, status, due_at, created_at, updated_at)
+		VALUES ('confirm', $1, $2, $3, 0, 0, 'queued', $4, $4, $4)
+		ON CONFLICT (subscriber_id, list_id, kind, ref) WHERE kind IN ('confirm', 'welcome', 'bonus')
+		DO UPDATE SET
+		    subscription_id = EXCLUDED.subscription_id,
+		    status = 'queued',
+		    due_at = EXCLUDED.due_at,
+		    attempts = 0,
+		    lease_until = NULL,
+		    message_id = '',
+		    smtp_code = 0,
+		    last_error = '',
+		    temporary = false,
+		    sent_at = NULL,
+		    updated_at = EXCLUDED.updated_at
+		WHERE outbox.status <> 'sending'`
+	_, err := tx.ExecContext(ctx, q, e.SubscriberID, e.SubscriptionID, e.ListID, now)
+	return err
+}
+
+// queueConfirmed queues the welcome and bonus emails and enrolls the subscription.
+func queueConfirmed(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscribers.Event) error {
+	// FOR SHARE: a change to the list's sequence (which locks the row FOR NO
+	// KEY UPDATE) waits for this enrollment to commit, and this waits for it,
+	// so neither misses the other.
+	var tz string
+	const list = `
+		SELECT timezone
+		FROM lists
+		WHERE id = $1
+		FOR SHARE`
+	if err := tx.GetContext(ctx, &tz, list, e.ListID); err != nil {
+		return err
+	}
+	if validZone(e.Timezone) {
+		tz = e.Timezone
+	} else if !validZone(tz) {
+		tz = "UTC"
+	}
+	at := e.At.UTC()
+	if at.IsZero() {
+		at = now
+	}
+
+	const welcome = `
+		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, ref, priority, status, due_at, created_at, updated_at)
+		SELECT 'welcome', $1, $2, l.id, 0, 1, 'queued', $4, $4, $4
+		FROM lists l
+		WHERE l.id = $3
+		  AND l.welcome_subject <> ''
+		ON CONFLICT DO NOTHING`
+	if _, err := tx.ExecContext(ctx, welcome, e.SubscriberID, e.SubscriptionID, e.ListID, now); err != nil {
+		return err
+	}
+	const bonuses = `
+		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, bonus_id, ref, priority, status, due_at, created_at, updated_at)
+		SELECT 'bonus', $1, $2, b.list_id, b.id, b.id, 1, 'queued', $4, $4, $4
+		FROM bonuses b
+		WHERE b.list_id = $3
+		ORDER BY b.position, b.id
+		ON CONFLICT DO NOTHING`
+	if _, err := tx.ExecContext(ctx, bonuses, e.SubscriberID, e.SubscriptionID, e.ListID, now); err != nil {
+		return err
+	}
+
+	// A new enrollment starts before the first step, anchored at the
+	// confirmation. One that exists (confirmed again after unsubscribing)
+	// keeps its place and restarts from this confirmation; the next step and
+	// its due time are computed below for both.
+	const enroll = `
+		INSERT INTO enrollments (subscription_id, subscriber_id, list_id, timezone, last_position, anchor_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, 0, $5, $6, $6)
+		ON CONFLICT (subscription_id) DO UPDATE SET
+		    timezone = EXCLUDED.timezone,
+		    anchor_at = EXCLUDED.anchor_at,
+		    stopped_at = NULL,
+		    updated_at = EXCLUDED.updated_at`
+	if _, err := tx.ExecContext(ctx, enroll, e.SubscriptionID, e.SubscriberID, e.ListID, tz, at, now); err != nil {
+		return err
+	}
+	const next = `
+		UPDATE enrollments e
+		SET next_step_id = n.id,
+		    next_due_at = tidings_next_due(e.anchor_at, e.timezone, n.delay_days, n.send_time, n.weekdays)
+		FROM enrollments e2
+		LEFT JOIN LATERAL (
+			SELECT s.id, s.delay_days, s.send_time, s.weekdays
+			FROM steps s
+			WHERE s.list_id = e2.list_id
+			  AND s.deleted_at IS NULL
+			  AND s.position > e2.last_position
+			ORDER BY s.position, s.id
+			LIMIT 1
+		) n ON true
+		WHERE e.subscription_id = $1
+		  AND e2.subscription_id = e.subscription_id`
+	_, err := tx.ExecContext(ctx, next, e.SubscriptionID)
+	return err
+}
+
+// stopSubscription skips what is still queued for the subscription and stops
+// its enrollment. The enrollment goes first: its row lock makes this wait for
+// a scheduler tick that is queuing a step for it, so the row that tick
+// inserts is visible (and skipped) by the statement after.
+func stopSubscription(ctx context.Context, tx *sqlx.Tx, now time.Time, subscriptionID int64, why string) error {
+	const stop = `
+		UPDATE enrollments
+		SET stopped_at = $2,
+		    updated_at = $2
+		WHERE subscription_id = $1
+		  AND stopped_at IS NULL`
+	if _, err := tx.ExecContext(ctx, stop, subscriptionID, now); err != nil {
+		return err
+	}
+	const skip = `
+		UPDATE outbox
+		SET status = 'skipped',
+		    last_error = $3,
+		    updated_at = $2
+		WHERE subscription_id = $1
+		  AND status = 'queued'`
+	_, err := tx.ExecContext(ctx, skip, subscriptionID, now, why)
+	return err
+}
+
+// validZone reports whether tz names a time zone both Go and Postgres know.
+// "Local" is Go's own and the empty name means UTC to Go but nothing to
+// Postgres; a bad zone in an enrollment would fail every tick that meets it.
+func validZone(tz string) bool {
+	if tz == "" || tz == "Local" {
+		return false
+	}
+	_, err := time.LoadLocation(tz)
+	return err == nil
+}

@@ -1,0 +1,185 @@
+package campaigns
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// schedulerLock is the advisory lock key of the scheduler ("tidings" in
+// ASCII). Changes to a sequence take it too, so they never interleave with a
+// tick's work.
+const schedulerLock int64 = 0x746964696e6773
+
+// Scheduler defaults.
+const (
+	DefaultInterval  = 5 * time.Second
+	DefaultBatchSize = 5000
+)
+
+// Scheduler turns the enrollments whose next step is due into outbox rows and
+// advances them. Any number of instances may run one against a database: each
+// batch runs under a transaction-scoped advisory lock, and an instance that
+// finds the lock taken leaves the tick to the instance holding it.
+type Scheduler struct {
+	DB        *sqlx.DB
+	Now       func() time.Time
+	Interval  time.Duration // between ticks; default DefaultInterval
+	BatchSize int           // enrollments per transaction; default DefaultBatchSize
+	Logger    *slog.Logger
+}
+
+func (s *Scheduler) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Tick queues every step due at the scheduler's current time, in batches of
+// BatchSize enrollments, each batch one transaction and one set-based
+// statement, until none is due, and returns how many messages it queued. It
+// returns early (with what it queued so far) when another instance holds the
+// scheduler lock. Running it twice queues nothing twice: each enrollment is
+// advanced in the same statement that queues its step, and the outbox keeps
+// at most one row per subscriber and step. Errors are internal (EINTERNAL).
+func (s *Scheduler) Tick(ctx context.Context) (int, error) {
+	now := s.now()
+	size := s.BatchSize
+	if size <= 0 {
+		size = DefaultBatchSize
+	}
+	total := 0
+	for {
+		queued, advanced, ok, err := s.tickBatch(ctx, now, size)
+		total += queued
+		if err != nil {
+			return total, err
+		} else if !ok || advanced == 0 {
+			return total, nil
+		}
+	}
+}
+
+// tickBatch queues and advances up to size due enrollments in one
+// transaction. ok is false when another instance holds the scheduler lock.
+func (s *Scheduler) tickBatch(ctx context.Context, now time.Time, size int) (queued, advanced int, ok bool, err error) {
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("campaigns: tick: %w", err)
+	}
+	defer tx.Rollback()
+	if err := tx.GetContext(ctx, &ok, `SELECT pg_try_advisory_xact_lock($1)`, schedulerLock); err != nil {
+		return 0, 0, false, fmt.Errorf("campaigns: tick: lock: %w", err)
+	} else if !ok {
+		return 0, 0, false, nil
+	}
+
+	// due: the enrollments whose next step has come, locked (SKIP LOCKED: an
+	//      unsubscribe holding one keeps it for the next tick).
+	// queued: one outbox row each, only for subscriptions that may be mailed
+	//      now, at most once per subscriber and step.
+	// advanced: each enrollment moves past the step, anchored at the step's
+	//      due time so the schedule does not drift with the tick. If the step
+	//      after is overdue too (the scheduler was down), it is re-anchored at
+	//      now so that the subscriber is not sent a burst; a step with no
+	//      delay still follows at once.
+	// A deleted step (a sequence change always moves enrollments off it, so
+	// this is only a safety net) is passed without queuing and without moving
+	// the place.
+	const q = `
+		WITH due AS (
+			SELECT e.subscription_id, e.subscriber_id, e.list_id, e.timezone, e.next_due_at, s.id AS step_id,
+			       s.deleted_at IS NULL AS live,
+			       CASE WHEN s.deleted_at IS NULL THEN s.position ELSE e.last_position END AS position
+			FROM enrollments e
+			JOIN steps s ON s.id = e.next_step_id
+			WHERE e.next_due_at <= $1
+			  AND e.stopped_at IS NULL
+			ORDER BY e.next_due_at, e.subscription_id
+			LIMIT $2
+			FOR UPDATE OF e SKIP LOCKED
+		),
+		queued AS (
+			INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, step_id, ref, priority, status, due_at, created_at, updated_at)
+			SELECT 'step', d.subscriber_id, d.subscription_id, d.list_id, d.step_id, 0, 1, 'queued', d.next_due_at, $1, $1
+			FROM due d
+			JOIN mailable_subscriptions m ON m.subscription_id = d.subscription_id
+			WHERE d.live
+			ON CONFLICT DO NOTHING
+			RETURNING 1
+		),
+		following AS (
+			SELECT d.subscription_id, d.position, d.timezone, d.next_due_at AS due_at,
+			       n.id AS step_id, n.delay_days, n.send_time, n.weekdays,
+			       tidings_next_due(d.next_due_at, d.timezone, n.delay_days, n.send_time, n.weekdays) AS on_time
+			FROM due d
+			LEFT JOIN LATERAL (
+				SELECT s.id, s.delay_days, s.send_time, s.weekdays
+				FROM steps s
+				WHERE s.list_id = d.list_id
+				  AND s.deleted_at IS NULL
+				  AND s.position > d.position
+				ORDER BY s.position, s.id
+				LIMIT 1
+			) n ON true
+		),
+		advanced AS (
+			UPDATE enrollments e
+			SET last_position = f.position,
+			    anchor_at = CASE WHEN f.on_time <= $1 AND f.delay_days > 0 THEN $1 ELSE f.due_at END,
+			    next_step_id = f.step_id,
+			    next_due_at = CASE
+			        WHEN f.step_id IS NULL THEN NULL
+			        WHEN f.on_time <= $1 AND f.delay_days > 0 THEN tidings_next_due($1, f.timezone, f.delay_days, f.send_time, f.weekdays)
+			        ELSE f.on_time END,
+			    updated_at = $1
+			FROM following f
+			WHERE e.subscription_id = f.subscription_id
+			RETURNING 1
+		)
+		SELECT (SELECT count(*) FROM queued) AS queued,
+		       (SELECT count(*) FROM advanced) AS advanced`
+	var n struct {
+		Queued   int `db:"queued"`
+		Advanced int `db:"advanced"`
+	}
+	if err := tx.GetContext(ctx, &n, q, now, size); err != nil {
+		return 0, 0, true, fmt.Errorf("campaigns: tick: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, true, fmt.Errorf("campaigns: tick: %w", err)
+	}
+	return n.Queued, n.Advanced, true, nil
+}
+
+// Run ticks at once and then every Interval until ctx is done, and returns
+// nil then. A failed tick is logged and retried on the next.
+func (s *Scheduler) Run(ctx context.Context) error {
+	interval := s.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := s.Tick(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Error("scheduler tick failed", slog.Any("err", err))
+		} else if n > 0 {
+			log.Info("scheduler queued steps", slog.Int("queued", n))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,167 @@
+// Command tidings runs the Tidings newsletter and coaching-series engine:
+// the web server, the scheduler and the dispatcher, against Postgres and an
+// SMTP relay.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	_ "time/tzdata" // time zones must resolve the same on every machine
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"
+
+	"github.com/tidings/tidings/migrations"
+	"github.com/tidings/tidings/web"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "tidings:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const usage = `Tidings: a self-hosted newsletter and coaching-series engine.
+
+Usage:
+  tidings serve [--dev] [--role web|worker|all]   run the server (migrates first)
+  tidings migrate                                 apply database migrations and exit
+  tidings token create --name NAME                print a new API token
+
+Settings come from TIDINGS_* environment variables; flags of the same name
+override them. Run 'tidings COMMAND --help' for a command's flags.
+`
+
+// run is the whole program, so that tests can start it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return runServe(ctx, rest, getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "token":
+		if len(rest) == 0 || rest[0] != "create" {
+			if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help") {
+				fmt.Fprint(stdout, "Usage: tidings token create --name NAME\n")
+				return nil
+			}
+			return errors.New("usage: tidings token create --name NAME")
+		}
+		return runTokenCreate(ctx, rest[1:], getenv, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// newFlagSet makes a flag set that prints its usage to stderr.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// openDB connects to Postgres and waits briefly for it to answer.
+func openDB(ctx context.Context, dsn string) (*sqlx.DB, error) {
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("TIDINGS_DATABASE_URL: %w", err)
+	}
+	db.SetMaxOpenConns(40)
+	db.SetMaxIdleConns(20)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	var last error
+	for i := 0; i < 20; i++ {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		last = db.PingContext(pctx)
+		cancel()
+		if last == nil {
+			return db, nil
+		}
+		select {
+		case <-ctx.Done():
+			db.Close()
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	db.Close()
+	return nil, fmt.Errorf("TIDINGS_DATABASE_URL: cannot reach the database: %w", last)
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", "tidings migrate [--database-url URL]", stderr)
+	get := settingFlags(fs, getenv, "TIDINGS_DATABASE_URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dsn := get("TIDINGS_DATABASE_URL")
+	if dsn == "" {
+		return errors.New("TIDINGS_DATABASE_URL is required")
+	}
+	db, err := openDB(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := migrations.Up(ctx, db.DB); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "database is up to date")
+	return nil
+}
+
+func runTokenCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token create", "tidings token create --name NAME [--database-url URL]", stderr)
+	name := fs.String("name", "", "what the token is for, e.g. \"zapier\" (required)")
+	get := settingFlags(fs, getenv, "TIDINGS_DATABASE_URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*name) == "" {
+		return errors.New("--name is required")
+	}
+	dsn := get("TIDINGS_DATABASE_URL")
+	if dsn == "" {
+		return errors.New("TIDINGS_DATABASE_URL is required")
+	}
+	db, err := openDB(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := migrations.Up(ctx, db.DB); err != nil {
+		return err
+	}
+	token, err := web.CreateAPIToken(ctx, db, *name, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, token)
+	return nil
+}

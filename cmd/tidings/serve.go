@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/tidings/tidings/campaigns"
+	"github.com/tidings/tidings/delivery"
+	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/migrations"
+	"github.com/tidings/tidings/subscribers"
+	"github.com/tidings/tidings/templates"
+	"github.com/tidings/tidings/web"
+)
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "tidings serve [--dev] [--role web|worker|all] [flags]", stderr)
+	dev := fs.Bool("dev", false, "development: catch mail in the built-in dev inbox instead of an SMTP relay, make up a secret, seed a demo list")
+	role := fs.String("role", "all", "what this instance runs: web (HTTP only), worker (scheduler and dispatcher), or all")
+	get := settingFlags(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	cfg, err := parseConfig(get, *dev, *role)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return serve(ctx, cfg, time.Now, stdout, logger)
+}
+
+// app is Tidings wired together.
+type app struct {
+	cfg         config
+	db          *sqlx.DB
+	now         func() time.Time
+	logger      *slog.Logger
+	baseURL     string
+	inbox       *mailcatch.Server
+	subscribers *subscribers.Store
+	campaigns   *campaigns.Store
+	scheduler   *campaigns.Scheduler
+	dispatcher  *campaigns.Dispatcher
+	web         *web.Server
+}
+
+// newApp connects, migrates and wires every part. In dev mode it also starts
+// the mail catcher and makes up a secret.
+func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.Logger, baseURL string) (*app, error) {
+	a := &app{cfg: cfg, now: now, logger: logger, baseURL: baseURL}
+	db, err := openDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	a.db = db
+	if err := migrations.Up(ctx, db.DB); err != nil {
+		db.Close()
+		return nil, err
+	}
+
+	if cfg.Dev {
+		if cfg.Secret == "" {
+			b := make([]byte, 32)
+			rand.Read(b)
+			cfg.Secret = hex.EncodeToString(b)
+		}
+		if cfg.SMTPURL == "" {
+			inbox, err := mailcatch.Start("127.0.0.1:0")
+			if err != nil {
+				db.Close()
+				return nil, fmt.Errorf("dev inbox: %w", err)
+			}
+			a.inbox = inbox
+			cfg.SMTPURL = "smtp://" + inbox.Addr() + "?tls=none"
+		}
+	}
+	a.cfg = cfg
+
+	tokens := &subscribers.Tokens{Secret: []byte(cfg.Secret)}
+	links := &subscribers.Links{BaseURL: baseURL, Tokens: tokens, ConfirmTTL: 7 * 24 * time.Hour, Now: now}
+	queue := &campaigns.Queue{Now: now}
+	a.subscribers = &subscribers.Store{DB: db, Now: now, Tokens: tokens, OnEvent: queue.OnEvent}
+	a.campaigns = &campaigns.Store{DB: db, Now: now}
+
+	if cfg.Role != "web" {
+		sender, err := delivery.NewSender(delivery.Config{URL: cfg.SMTPURL})
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("TIDINGS_SMTP_URL: %w", err)
+		}
+		renderer, err := templates.NewRenderer()
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		a.scheduler = &campaigns.Scheduler{DB: db, Now: now, Logger: logger}
+		a.dispatcher = &campaigns.Dispatcher{
+			DB: db, Now: now, Sender: sender, Renderer: renderer, Links: links, BaseURL: baseURL,
+			Workers: cfg.SMTPConnections, OnBounce: a.subscribers.Bounce, Logger: logger,
+		}
+	}
+
+	a.web, err = web.NewServer(web.Config{
+		DB: db, Subscribers: a.subscribers, Campaigns: a.campaigns, Inbox: a.inbox,
+		BaseURL: baseURL, Logger: logger, Now: now,
+	})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) close() {
+	if a.inbox != nil {
+		a.inbox.Close()
+	}
+	a.db.Close()
+}
+
+// serve runs the roles of cfg until ctx is done, then shuts down gracefully:
+// the HTTP server drains, the dispatcher finishes or releases what it holds.
+func serve(ctx context.Context, cfg config, now func() time.Time, stdout io.Writer, logger *slog.Logger) error {
+	var ln net.Listener
+	if cfg.Role != "worker" {
+		var err error
+		ln, err = net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("TIDINGS_LISTEN: %w", err)
+		}
+		defer ln.Close()
+	}
+	listenAddr := cfg.Listen
+	if ln != nil {
+		listenAddr = ln.Addr().String()
+	}
+	a, err := newApp(ctx, cfg, now, logger, cfg.baseURL(listenAddr))
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	if cfg.Dev {
+		if err := a.seedDemo(ctx, stdout); err != nil {
+			return err
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	if ln != nil {
+		srv := &http.Server{Handler: a.web, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("http: %w", err)
+			}
+		}()
+		go func() {
+			<-ctx.Done()
+			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer scancel()
+			srv.Shutdown(sctx)
+		}()
+	}
+	if a.scheduler != nil {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := a.scheduler.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("scheduler: %w", err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := a.dispatcher.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("dispatcher: %w", err)
+			}
+		}()
+	}
+	a.printWelcome(ctx, stdout, listenAddr)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		cancel()
+	}
+	wg.Wait()
+	logger.Info("stopped")
+	return runErr
+}
+
+// printWelcome tells the operator where to look.
+func (a *app) printWelcome(ctx context.Context, w io.Writer, listenAddr string) {
+	fmt.Fprintf(w, "Tidings is running (role %s).\n", a.cfg.Role)
+	if a.web != nil && a.cfg.Role != "worker" {
+		fmt.Fprintf(w, "  Listening on   http://%s\n", listenAddr)
+		fmt.Fprintf(w, "  Public URL     %s\n", a.baseURL)
+	}
+	if lists, err := a.subscribers.Lists(ctx); err == nil {
+		for _, l := range lists {
+			fmt.Fprintf(w, "  Sign-up form   %s/subscribe/%s   (%s)\n", a.baseURL, l.Slug, l.Name)
+		}
+	}
+	if a.inbox != nil {
+		fmt.Fprintf(w, "  Dev inbox      %s/dev/inbox   (SMTP catcher on %s)\n", a.baseURL, a.inbox.Addr())
+	}
+	fmt.Fprintf(w, "  API            %s/api/v1   (make a token with `tidings token create --name NAME`)\n", a.baseURL)
+	fmt.Fprintf(w, "  Health         %s/healthz\n", a.baseURL)
+}

@@ -1,0 +1,93 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+)
+
+// page is the data every page gets; Data holds what is particular to it.
+type page struct {
+	Title string
+	Lines []string
+	Link  *pageLink
+	Wide  bool
+	Data  any
+
+	server *Server
+}
+
+type pageLink struct{ URL, Text string }
+
+// URL builds a path from a route name, for templates.
+func (p page) URL(name string, pairs ...string) string { return p.server.url(name, pairs...) }
+
+// newPage is the one helper that builds the data every page needs.
+func (s *Server) newPage(title string, data any) page {
+	return page{Title: title, Data: data, server: s}
+}
+
+// parsePages parses each page together with the layout.
+func (s *Server) parsePages() error {
+	s.pages = make(map[string]*template.Template)
+	names, err := fs.Glob(pageFiles, "pages/*.html")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(name, "pages/"), ".html")
+		if base == "layout" {
+			continue
+		}
+		t, err := template.New(base).ParseFS(pageFiles, "pages/layout.html", name)
+		if err != nil {
+			return fmt.Errorf("web: parse %s: %w", name, err)
+		}
+		s.pages[base] = t
+	}
+	return nil
+}
+
+// render writes a page with a status. Rendering goes to a buffer first, so a
+// template error never leaves half a page behind.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	t, ok := s.pages[name]
+	if !ok {
+		panic("web: no page " + name)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.logError(r, err)
+		http.Error(w, "Something went wrong.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// message renders the plain message page.
+func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, title string, lines ...string) {
+	p := s.newPage(title, nil)
+	p.Lines = lines
+	s.render(w, r, status, "message", p)
+}
+
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		s.handleAPINotFound(w, r)
+		return
+	}
+	s.message(w, r, http.StatusNotFound, "Page not found", "There is nothing at this address.")
+}
+
+func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		s.handleAPIMethodNotAllowed(w, r)
+		return
+	}
+	s.message(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This page does not accept "+r.Method+" requests.")
+}

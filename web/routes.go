@@ -1,0 +1,61 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+)
+
+// routes builds the router: one table per audience. Pages build URLs by route name.
+func (s *Server) routes() {
+	r := mux.NewRouter()
+	r.StrictSlash(true)
+	r.NotFoundHandler = http.HandlerFunc(s.handleNotFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(s.handleMethodNotAllowed)
+
+	// Operators.
+	r.HandleFunc("/healthz", s.handleHealth).Methods("GET", "HEAD").Name("health")
+	r.PathPrefix("/static/").Handler(http.StripPrefix("/static/", http.FileServerFS(s.staticFS))).Methods("GET", "HEAD").Name("static")
+
+	// Readers and subscribers (public, no sign-in).
+	r.HandleFunc("/", s.handleHome).Methods("GET", "HEAD").Name("home")
+	r.HandleFunc("/subscribe/{list}", s.handleSubscribeForm).Methods("GET", "HEAD").Name("subscribe")
+	r.HandleFunc("/subscribe/{list}", s.handleSubscribe).Methods("POST")
+	r.HandleFunc("/confirm/{token}", s.handleConfirm).Methods("GET", "HEAD").Name("confirm")
+	r.HandleFunc("/unsubscribe/{token}", s.handleUnsubscribeForm).Methods("GET", "HEAD").Name("unsubscribe")
+	r.HandleFunc("/unsubscribe/{token}", s.handleUnsubscribe).Methods("POST")
+
+	// Development: the caught-mail inbox, only when a mail catcher is wired.
+	if s.inbox != nil {
+		r.HandleFunc("/dev/inbox", s.handleInboxIndex).Methods("GET", "HEAD").Name("inbox")
+		r.HandleFunc("/dev/inbox/{id:[0-9]+}", s.handleInboxMessage).Methods("GET", "HEAD").Name("inbox-message")
+		r.HandleFunc("/dev/inbox/{id:[0-9]+}/html", s.handleInboxHTML).Methods("GET", "HEAD").Name("inbox-html")
+	}
+
+	// Scripts: the JSON API, with bearer tokens.
+	api := r.PathPrefix("/api/v1").Subrouter()
+	api.Use(s.requireToken)
+	api.HandleFunc("/lists", s.handleAPIListIndex).Methods("GET").Name("api-lists")
+	api.HandleFunc("/lists", s.handleAPIListCreate).Methods("POST")
+	api.HandleFunc("/lists/{list}", s.handleAPIListShow).Methods("GET").Name("api-list")
+	api.HandleFunc("/lists/{list}", s.handleAPIListUpdate).Methods("PATCH")
+	api.HandleFunc("/lists/{list}/steps", s.handleAPIStepIndex).Methods("GET").Name("api-steps")
+	api.HandleFunc("/lists/{list}/steps", s.handleAPIStepCreate).Methods("POST")
+	api.HandleFunc("/lists/{list}/steps/{id:[0-9]+}", s.handleAPIStepShow).Methods("GET").Name("api-step")
+	api.HandleFunc("/lists/{list}/steps/{id:[0-9]+}", s.handleAPIStepUpdate).Methods("PATCH")
+	api.HandleFunc("/lists/{list}/steps/{id:[0-9]+}", s.handleAPIStepDelete).Methods("DELETE")
+	api.HandleFunc("/subscribers", s.handleAPISubscriberIndex).Methods("GET").Name("api-subscribers")
+	api.HandleFunc("/subscribers", s.handleAPISubscriberCreate).Methods("POST")
+	api.HandleFunc("/subscribers/{id:[0-9]+}", s.handleAPISubscriberShow).Methods("GET").Name("api-subscriber")
+
+	s.router = r
+}
+
+// url builds the path of a named route.
+func (s *Server) url(name string, pairs ...string) string {
+	u, err := s.router.Get(name).URL(pairs...)
+	if err != nil {
+		panic("web: url " + name + ": " + err.Error())
+	}
+	return u.String()
+}

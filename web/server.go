@@ -1,0 +1,148 @@
+// Package web serves Tidings over HTTP: the public sign-up, confirmation and
+// unsubscribe pages (including the RFC 8058 one-click POST), the JSON API, and
+// in development the caught-mail inbox. It calls the domain packages and maps
+// their errors to HTTP statuses in one place (errors.go).
+package web
+
+import (
+	"context"
+	"embed"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/tidings/tidings/campaigns"
+	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/subscribers"
+)
+
+//go:embed pages/*.html
+var pageFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// Limits are the anti-abuse settings of the public sign-up form.
+type Limits struct {
+	// SignupIPEvery and SignupIPBurst bound sign-ups from one IP address.
+	SignupIPEvery time.Duration
+	SignupIPBurst int
+	// SignupAddressEvery and SignupAddressBurst bound sign-ups of one address.
+	SignupAddressEvery time.Duration
+	SignupAddressBurst int
+	// MaxBody caps the size of a public request body, in bytes.
+	MaxBody int64
+}
+
+// DefaultLimits are generous for people and tight for scripts.
+var DefaultLimits = Limits{
+	SignupIPEvery:      30 * time.Second,
+	SignupIPBurst:      10,
+	SignupAddressEvery: 20 * time.Minute,
+	SignupAddressBurst: 3,
+	MaxBody:            64 << 10,
+}
+
+// Config is what the web server needs.
+type Config struct {
+	DB          *sqlx.DB
+	Subscribers *subscribers.Store
+	Campaigns   *campaigns.Store
+	// Inbox is the development mail catcher, shown under /dev/inbox; nil in production.
+	Inbox   *mailcatch.Server
+	BaseURL string
+	Logger  *slog.Logger
+	Now     func() time.Time
+	Limits  Limits
+}
+
+// Server is the Tidings HTTP handler.
+type Server struct {
+	db          *sqlx.DB
+	subscribers *subscribers.Store
+	campaigns   *campaigns.Store
+	inbox       *mailcatch.Server
+	baseURL     string
+	logger      *slog.Logger
+	now         func() time.Time
+	limits      Limits
+
+	router    *mux.Router
+	pages     map[string]*template.Template
+	ipLimit   *limiter
+	addrLimit *limiter
+	handler   http.Handler
+	staticFS  fs.FS
+}
+
+// NewServer builds the router and parses the page templates.
+func NewServer(cfg Config) (*Server, error) {
+	s := &Server{
+		db:          cfg.DB,
+		subscribers: cfg.Subscribers,
+		campaigns:   cfg.Campaigns,
+		inbox:       cfg.Inbox,
+		baseURL:     cfg.BaseURL,
+		logger:      cfg.Logger,
+		now:         cfg.Now,
+		limits:      cfg.Limits,
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.limits == (Limits{}) {
+		s.limits = DefaultLimits
+	}
+	if s.limits.MaxBody <= 0 {
+		s.limits.MaxBody = DefaultLimits.MaxBody
+	}
+	s.ipLimit = newLimiter(s.limits.SignupIPEvery, s.limits.SignupIPBurst, s.now)
+	s.addrLimit = newLimiter(s.limits.SignupAddressEvery, s.limits.SignupAddressBurst, s.now)
+	sub, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		return nil, err
+	}
+	s.staticFS = sub
+	s.routes()
+	if err := s.parsePages(); err != nil {
+		return nil, err
+	}
+	s.handler = securityHeaders(s.router)
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// securityHeaders sets the headers every response should carry.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// handleHealth answers 200 when the database answers.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.PingContext(ctx); err != nil {
+		s.logger.Error("health check failed", slog.Any("err", err))
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
