@@ -66,18 +66,37 @@ func MustCreateDB(tb testing.TB) string {
 	if _, err := admin.ExecContext(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, tpl)); err != nil {
 		tb.Fatalf("pgtest: create database: %v", err)
 	}
-	tb.Cleanup(func() {
-		admin, err := sql.Open("postgres", AdminURL())
-		if err != nil {
-			tb.Error(err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err != nil {
-			tb.Errorf("pgtest: drop database: %v", err)
-		}
-	})
+	tb.Cleanup(func() { dropDB(tb, name) })
 	return withDatabase(AdminURL(), name)
+}
+
+// MustCreateEmptyDB creates a database with no schema at all, dropped when the
+// test ends, and returns its URL: for testing migrations themselves.
+func MustCreateEmptyDB(tb testing.TB) string {
+	tb.Helper()
+	admin, err := sql.Open("postgres", AdminURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close()
+	name := "tidings_t_" + randomHex(8)
+	if _, err := admin.Exec(fmt.Sprintf(`CREATE DATABASE %s`, name)); err != nil {
+		tb.Fatalf("pgtest: create database: %v", err)
+	}
+	tb.Cleanup(func() { dropDB(tb, name) })
+	return withDatabase(AdminURL(), name)
+}
+
+func dropDB(tb testing.TB, name string) {
+	admin, err := sql.Open("postgres", AdminURL())
+	if err != nil {
+		tb.Error(err)
+		return
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(context.Background(), fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err != nil {
+		tb.Errorf("pgtest: drop database: %v", err)
+	}
 }
 
 // ensureTemplate creates and migrates the template database for the current
