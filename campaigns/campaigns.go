@@ -1,4 +1,28 @@
 // Package campaigns owns what is sent: the sequence steps of each list and its
 // bonus emails, the scheduler that finds what is due, the outbox, and the
 // dispatcher that sends outbox items through delivery.
+//
+// The pieces, in the order a message meets them:
+//
+//   - Store keeps the steps and bonuses, and moves the enrollments of a list
+//     when its sequence changes.
+//   - Queue.OnEvent, wired as subscribers.Store.OnEvent, queues the
+//     confirmation, welcome and bonus emails, enrolls confirmed subscribers,
+//     and skips what is queued for those who leave, inside the transaction
+//     that changed the subscription.
+//   - Scheduler turns due enrollments into outbox rows, set-based, one
+//     instance at a time (a Postgres advisory lock). Due times are kept in
+//     UTC and computed from the subscriber's local wall-clock time by the SQL
+//     function tidings_next_due, so a daylight-saving change keeps the hour.
+//   - Dispatcher claims outbox rows (FOR UPDATE SKIP LOCKED, with a lease),
+//     re-checks who may be mailed (the mailable_subscriptions view), renders
+//     at send time through templates, sends through delivery, and records the
+//     outcomes. Temporary failures (RFC 5321 4yz replies, dropped
+//     connections) are retried with exponential backoff; permanent ones (5yz)
+//     fail, and those naming a bad address (RFC 3463 X.1.x, X.2.1) are
+//     reported through OnBounce. Messages carry List-Unsubscribe (RFC 2369)
+//     with one-click List-Unsubscribe-Post (RFC 8058) and List-Id (RFC 2919).
+//
+// Every recipient gets a step at most once: the outbox has a unique key per
+// subscriber and step, and every statement that queues is safe to run twice.
 package campaigns

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"golang.org/x/time/rate"
 
 	"github.com/tidings/tidings/delivery"
 	"github.com/tidings/tidings/templates"
@@ -87,11 +88,17 @@ type Dispatcher struct {
 	// cmd/tidings wires it to subscribers.Store.Bounce.
 	OnBounce func(ctx context.Context, email, reason string) error
 
+	// Rate caps the messages per second this Dispatcher sends, across its
+	// workers (TIDINGS_SEND_RATE); 0 means no limit.
+	Rate float64
+
 	Logger       *slog.Logger
 	PollInterval time.Duration // wait when nothing is due; default DefaultPollInterval
 
-	mu    sync.Mutex
-	conns []*delivery.Conn // idle persistent connections
+	mu      sync.Mutex
+	conns   []*delivery.Conn // idle persistent connections
+	limOnce sync.Once
+	limiter *rate.Limiter // nil: no limit
 }
 
 // Item is one claimed outbox row with what it takes to render and send it.
@@ -144,8 +151,9 @@ func (d *Dispatcher) logger() *slog.Logger {
 // its subscription still pending and the address not suppressed, anything
 // else its subscription in mailable_subscriptions (and a step not deleted).
 // Those that fail are marked skipped and not returned. The items returned are
-// marked sending with a lease of Lease; the caller must record their outcome
-// or release them. Errors are internal.
+// marked sending with a lease of Lease. RunOnce claims, sends and records; an
+// item claimed with Claim alone is claimable again once its lease has run
+// out, as if its dispatcher had died. Errors are internal.
 func (d *Dispatcher) Claim(ctx context.Context, n int) ([]Item, error) {
 	items, _, err := d.claim(ctx, n)
 	return items, err
@@ -308,7 +316,8 @@ func (d *Dispatcher) sendAll(ctx context.Context, items []Item) []outcome {
 			defer d.putConn(conn)
 			for i := range jobs {
 				it := &items[i]
-				if ctx.Err() != nil {
+				if ctx.Err() != nil || d.wait(ctx) != nil {
+					// Not started: released for another dispatcher, untouched.
 					outcomes[i] = outcome{item: it, status: StatusQueued, dueAt: it.DueAt, messageID: it.MessageID}
 					continue
 				}
@@ -324,6 +333,19 @@ func (d *Dispatcher) sendAll(ctx context.Context, items []Item) []outcome {
 	close(jobs)
 	wg.Wait()
 	return outcomes
+}
+
+// wait blocks until Rate allows one more message, or ctx ends.
+func (d *Dispatcher) wait(ctx context.Context) error {
+	d.limOnce.Do(func() {
+		if d.Rate > 0 {
+			d.limiter = rate.NewLimiter(rate.Limit(d.Rate), 1)
+		}
+	})
+	if d.limiter == nil {
+		return nil
+	}
+	return d.limiter.Wait(ctx)
 }
 
 // send renders and sends one item and says what became of it.

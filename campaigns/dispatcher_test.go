@@ -188,6 +188,16 @@ func TestDispatcher_Send(t *testing.T) {
 	if n := mustRunOnce(t, d); n != 0 {
 		t.Fatalf("again: processed %d", n)
 	}
+
+	// The subscriber's history, newest first.
+	hist, err := e.store.MessagesTo(ctx, s.subscriberID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[0].Kind != "step" || hist[0].Status != "sent" || hist[0].SentAt == nil ||
+		hist[0].Subject != "Week 1 for {{.FirstName}}" || hist[1].Kind != "welcome" || hist[0].MessageID != rows[1].MessageID {
+		t.Fatalf("history %+v", hist)
+	}
 }
 
 // TestDispatcher_Priority: a confirmation queued after a pile of series mail
@@ -580,5 +590,22 @@ func TestDispatcher_EndToEnd(t *testing.T) {
 	drain(t, d)
 	if m, ok := e.catch.Message(3); !ok || m.Subject != "Step 1" {
 		t.Fatalf("third message %q", m.Subject)
+	}
+}
+
+// TestDispatcher_Rate: Rate spaces the sends out, across workers.
+func TestDispatcher_Rate(t *testing.T) {
+	t.Parallel()
+	e := newMailEnv(t, "2026-03-02T10:00:00Z")
+	list := MustList(t, e.db, listOpts{slug: "coach", welcomeSubject: "Welcome", welcomeBody: "Hi"})
+	mustConfirmMany(t, e.env, list, 6, "UTC")
+	d := e.dispatcher(t)
+	d.Workers, d.Rate = 3, 20 // one every 50ms
+	start := time.Now()
+	if n := drain(t, d); n != 6 {
+		t.Fatalf("processed %d", n)
+	}
+	if took := time.Since(start); took < 250*time.Millisecond {
+		t.Fatalf("6 messages at 20/s took %s", took)
 	}
 }

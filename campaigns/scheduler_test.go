@@ -474,3 +474,27 @@ func TestQueue_OnEvent(t *testing.T) {
 		tickAt(t, e, "2026-04-27T10:00:00Z", 0)
 	})
 }
+
+// TestScheduler_Run ticks at once and stops with its context.
+func TestScheduler_Run(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, pgtest.MustOpenDB(t), "2026-03-02T10:00:00Z")
+	list := MustList(t, e.db, listOpts{slug: "coach"})
+	MustStep(t, e.store, list, campaigns.Step{Subject: "A", Body: "a", DelayDays: 0})
+	mustConfirmMany(t, e, list, 3, "UTC")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	s := &campaigns.Scheduler{DB: e.db, Now: e.clock.Now, Interval: 10 * time.Millisecond}
+	go func() { done <- s.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(outbox(t, e.db)) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing queued")
+		}
+		time.Sleep(10 * time.Millisecond) // waiting for the other goroutine, not scheduling
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
