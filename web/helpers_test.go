@@ -85,7 +85,7 @@ func (e *env) do(method, path, contentType, body string, header ...string) (int,
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

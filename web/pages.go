@@ -17,6 +17,11 @@ type page struct {
 	Wide  bool
 	Data  any
 
+	// Editor is the signed-in editor on editor pages, nil elsewhere.
+	Editor   *Editor
+	DevInbox bool
+	Path     string
+
 	server *Server
 }
 

@@ -32,6 +32,14 @@ func (s *Server) routes() {
 		r.HandleFunc("/dev/inbox/{id:[0-9]+}/html", s.handleInboxHTML).Methods("GET", "HEAD").Name("inbox-html")
 	}
 
+	// Editors: sign-in, then everything under /editor/ needs a session.
+	r.HandleFunc("/editor/login", s.handleEditorLoginForm).Methods("GET", "HEAD").Name("editor-login")
+	r.HandleFunc("/editor/login", s.handleEditorLogin).Methods("POST")
+	ed := r.PathPrefix("/editor").Subrouter()
+	ed.Use(s.requireEditor)
+	ed.HandleFunc("/", s.handleEditorDashboard).Methods("GET", "HEAD").Name("editor-dashboard")
+	ed.HandleFunc("/logout", s.handleEditorLogout).Methods("POST").Name("editor-logout")
+
 	// Scripts: the JSON API, with bearer tokens.
 	api := r.PathPrefix("/api/v1").Subrouter()
 	api.Use(s.requireToken)

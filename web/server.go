@@ -72,12 +72,13 @@ type Server struct {
 	now         func() time.Time
 	limits      Limits
 
-	router    *mux.Router
-	pages     map[string]*template.Template
-	ipLimit   *limiter
-	addrLimit *limiter
-	handler   http.Handler
-	staticFS  fs.FS
+	router     *mux.Router
+	pages      map[string]*template.Template
+	ipLimit    *limiter
+	addrLimit  *limiter
+	loginLimit *limiter
+	handler    http.Handler
+	staticFS   fs.FS
 }
 
 // NewServer builds the router and parses the page templates.
@@ -106,6 +107,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.ipLimit = newLimiter(s.limits.SignupIPEvery, s.limits.SignupIPBurst, s.now)
 	s.addrLimit = newLimiter(s.limits.SignupAddressEvery, s.limits.SignupAddressBurst, s.now)
+	s.loginLimit = newLimiter(6*time.Second, 20, s.now)
 	sub, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		return nil, err
@@ -115,7 +117,16 @@ func NewServer(cfg Config) (*Server, error) {
 	if err := s.parsePages(); err != nil {
 		return nil, err
 	}
-	s.handler = securityHeaders(s.router)
+	// Every state-changing browser request from another origin is refused,
+	// except the two that other sites and mail clients must be able to make:
+	// the embedded sign-up form and the RFC 8058 one-click unsubscribe.
+	cop := http.NewCrossOriginProtection()
+	cop.AddInsecureBypassPattern("POST /subscribe/{list}")
+	cop.AddInsecureBypassPattern("POST /unsubscribe/{token}")
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.message(w, r, http.StatusForbidden, "Request refused", "This request came from another site, so it was refused. Go back to the page and try again.")
+	}))
+	s.handler = securityHeaders(cop.Handler(s.router))
 	return s, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -220,7 +222,7 @@ func TestRun(t *testing.T) {
 	t.Run("Help", func(t *testing.T) {
 		for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"token", "create", "--help"}} {
 			var out, errb bytes.Buffer
-			err := run(ctx, args, env(), &out, &errb)
+			err := run(ctx, args, env(), nil, &out, &errb)
 			if err != nil && err.Error() != "flag: help requested" {
 				t.Errorf("%q: %v", args, err)
 			}
@@ -256,7 +258,7 @@ func TestRun(t *testing.T) {
 			{[]string{"bogus"}, env(), "unknown command"},
 		} {
 			var out, errb bytes.Buffer
-			err := run(ctx, tt.args, tt.env, &out, &errb)
+			err := run(ctx, tt.args, tt.env, nil, &out, &errb)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("%q: got error %v, want one naming %s", tt.args, err, tt.want)
 			}
@@ -266,15 +268,44 @@ func TestRun(t *testing.T) {
 	t.Run("MigrateAndToken", func(t *testing.T) {
 		dsn := pgtest.MustCreateDB(t)
 		var out bytes.Buffer
-		if err := run(ctx, []string{"migrate", "--database-url", dsn}, env(), &out, io.Discard); err != nil {
+		if err := run(ctx, []string{"migrate", "--database-url", dsn}, env(), nil, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
 		out.Reset()
-		if err := run(ctx, []string{"token", "create", "--name", "ci"}, env("TIDINGS_DATABASE_URL", dsn), &out, io.Discard); err != nil {
+		if err := run(ctx, []string{"token", "create", "--name", "ci"}, env("TIDINGS_DATABASE_URL", dsn), nil, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.HasPrefix(out.String(), "tdg_") {
 			t.Fatalf("token create printed %q", out.String())
+		}
+	})
+
+	t.Run("UserAdd", func(t *testing.T) {
+		dsn := pgtest.MustCreateDB(t)
+		pw := filepath.Join(t.TempDir(), "pw")
+		os.WriteFile(pw, []byte("a long enough password\n"), 0o600)
+		var out bytes.Buffer
+		if err := run(ctx, []string{"user", "add", "--email", "ed@example.com", "--password-file", pw}, env("TIDINGS_DATABASE_URL", dsn), nil, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(ctx, []string{"user", "add", "--email", "bo@example.com"}, env("TIDINGS_DATABASE_URL", dsn), strings.NewReader("another long password\n"), &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			args  []string
+			stdin string
+			want  string
+		}{
+			{[]string{"user", "add"}, "", "--email"},
+			{[]string{"user", "add", "--email", "ed@example.com"}, "a long enough password\n", "exists already"},
+			{[]string{"user", "add", "--email", "new@example.com"}, "short\n", "at least 10"},
+			{[]string{"user", "add", "--email", "not an address"}, "a long enough password\n", "address"},
+			{[]string{"user", "add", "--email", "new@example.com", "--password-file", "/nonexistent"}, "", "--password-file"},
+		} {
+			err := run(ctx, tt.args, env("TIDINGS_DATABASE_URL", dsn), strings.NewReader(tt.stdin), io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%q: got %v, want an error saying %q", tt.args, err, tt.want)
+			}
 		}
 	})
 
@@ -284,7 +315,7 @@ func TestRun(t *testing.T) {
 		pr, pw := io.Pipe()
 		done := make(chan error, 1)
 		go func() {
-			done <- run(ctx, []string{"serve", "--dev", "--listen", "127.0.0.1:0"}, env("TIDINGS_DATABASE_URL", dsn), pw, io.Discard)
+			done <- run(ctx, []string{"serve", "--dev", "--listen", "127.0.0.1:0"}, env("TIDINGS_DATABASE_URL", dsn), nil, pw, io.Discard)
 			pw.Close()
 		}()
 		buf := make([]byte, 64<<10)

@@ -20,6 +20,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq"
 
+	"github.com/tidings/tidings"
 	"github.com/tidings/tidings/migrations"
 	"github.com/tidings/tidings/web"
 )
@@ -27,7 +28,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "tidings:", err)
 		}
@@ -41,13 +42,14 @@ Usage:
   tidings serve [--dev] [--role web|worker|all]   run the server (migrates first)
   tidings migrate                                 apply database migrations and exit
   tidings token create --name NAME                print a new API token
+  tidings user add --email E [--password-file F]  create an editor (password from a prompt or a file)
 
 Settings come from TIDINGS_* environment variables; flags of the same name
 override them. Run 'tidings COMMAND --help' for a command's flags.
 `
 
 // run is the whole program, so that tests can start it.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
@@ -66,6 +68,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New("usage: tidings token create --name NAME")
 		}
 		return runTokenCreate(ctx, rest[1:], getenv, stdout, stderr)
+	case "user":
+		if len(rest) == 0 || rest[0] != "add" {
+			if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help") {
+				fmt.Fprint(stdout, "Usage: tidings user add --email E [--password-file F]\n")
+				return nil
+			}
+			return errors.New("usage: tidings user add --email E [--password-file F]")
+		}
+		return runUserAdd(ctx, rest[1:], getenv, stdin, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -164,4 +175,12 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 	}
 	fmt.Fprintln(stdout, token)
 	return nil
+}
+
+// tidingsMessage is the message of an application error, for the command line.
+func tidingsMessage(err error) string {
+	if tidings.ErrorCode(err) == tidings.EINTERNAL {
+		return err.Error()
+	}
+	return tidings.ErrorMessage(err)
 }
