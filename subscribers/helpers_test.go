@@ -172,6 +172,16 @@ func (e *env) SubscriptionID(tb testing.TB, list, email string) int64 {
 	return id
 }
 
+// SubscriberID is the id of the subscriber with email.
+func (e *env) SubscriberID(tb testing.TB, email string) int64 {
+	tb.Helper()
+	var id int64
+	if err := e.db.Get(&id, `SELECT id FROM subscribers WHERE email = $1`, email); err != nil {
+		tb.Fatalf("subscriber %s: %v", email, err)
+	}
+	return id
+}
+
 // Status is the status of a subscription.
 func (e *env) Status(tb testing.TB, id int64) string {
 	tb.Helper()

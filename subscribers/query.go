@@ -23,6 +23,7 @@ type Filter struct {
 	List   string // a list slug: only subscribers with a subscription on it
 	Status string // only subscribers with a subscription in this status (on List, if given)
 	Query  string // a piece of the address or the name, case-insensitive
+	Tag    string // only subscribers with this tag (normalised as NormalizeTag does)
 	// AfterID and Limit page through the result, which is ordered by id:
 	// pass the last id of one page to get the next. Limit is DefaultLimit
 	// (50) when zero, at most MaxLimit (500).
@@ -46,8 +47,9 @@ func escapeLike(s string) string {
 }
 
 // Subscribers returns a page of subscribers matching f, by id, each with its
-// subscriptions. It returns EINVALID for an unknown status, a bad limit or a
-// search term over 254 characters, and ENOTFOUND for an unknown list.
+// subscriptions. It returns EINVALID for an unknown status, a bad limit, a
+// bad tag or a search term over 254 characters, and ENOTFOUND for an unknown
+// list.
 func (s *Store) Subscribers(ctx context.Context, f Filter) ([]*Subscriber, error) {
 	if f.Status != "" && !validStatus(f.Status) {
 		return nil, tidings.Errorf(tidings.EINVALID, "%q is not a status; use pending, confirmed, unsubscribed, bounced or complained.", truncateRunes(f.Status, 40))
@@ -64,6 +66,13 @@ func (s *Store) Subscribers(ctx context.Context, f Filter) ([]*Subscriber, error
 	if !utf8.ValidString(f.Query) || utf8.RuneCountInString(f.Query) > maxEmailLen {
 		return nil, tidings.Errorf(tidings.EINVALID, "The search term is too long.")
 	}
+	if f.Tag != "" {
+		tag, err := NormalizeTag(f.Tag)
+		if err != nil {
+			return nil, err
+		}
+		f.Tag = tag
+	}
 	if f.List != "" {
 		if _, err := listBySlug(ctx, s.DB, f.List); err != nil {
 			return nil, wrap("subscribers", err)
@@ -75,9 +84,10 @@ func (s *Store) Subscribers(ctx context.Context, f Filter) ([]*Subscriber, error
 	}
 	// ILIKE ... ESCAPE: the search term is matched as text, its % and _
 	// taken literally. With no list or status, subscribers without any
-	// subscription are listed too.
+	// subscription are listed too. tags @> ARRAY[tag] can use the GIN index
+	// on tags.
 	const q = `
-		SELECT r.id, r.email, r.name, r.timezone, r.created_at, r.updated_at
+		SELECT r.id, r.email, r.name, r.timezone, r.tags, r.created_at, r.updated_at
 		FROM subscribers r
 		WHERE r.id > $1
 		  AND (($2 = '' AND $3 = '') OR EXISTS (
@@ -88,10 +98,11 @@ func (s *Store) Subscribers(ctx context.Context, f Filter) ([]*Subscriber, error
 		          AND ($2 = '' OR l.slug = $2)
 		          AND ($3 = '' OR s.status = $3)))
 		  AND ($4 = '' OR r.email ILIKE $4 ESCAPE '\' OR r.name ILIKE $4 ESCAPE '\')
+		  AND ($6 = '' OR r.tags @> ARRAY[$6::text])
 		ORDER BY r.id
 		LIMIT $5`
 	subs := []*Subscriber{}
-	if err := s.DB.SelectContext(ctx, &subs, q, f.AfterID, f.List, f.Status, pattern, f.Limit); err != nil {
+	if err := s.DB.SelectContext(ctx, &subs, q, f.AfterID, f.List, f.Status, pattern, f.Limit, f.Tag); err != nil {
 		return nil, wrap("subscribers", err)
 	}
 	if err := attachSummaries(ctx, s.DB, subs); err != nil {
@@ -108,7 +119,7 @@ func (s *Store) SubscriberByID(ctx context.Context, id int64) (*Subscriber, erro
 
 func subscriberByID(ctx context.Context, q sqlx.QueryerContext, id int64) (*Subscriber, error) {
 	const query = `
-		SELECT id, email, name, timezone, created_at, updated_at
+		SELECT id, email, name, timezone, tags, created_at, updated_at
 		FROM subscribers
 		WHERE id = $1`
 	var sub Subscriber

@@ -64,6 +64,7 @@ type Subscriber struct {
 	Email         string                `db:"email" json:"email"`
 	Name          string                `db:"name" json:"name"`
 	Timezone      string                `db:"timezone" json:"timezone"`
+	Tags          pq.StringArray        `db:"tags" json:"tags"` // normalised, sorted; never nil when read
 	CreatedAt     time.Time             `db:"created_at" json:"created_at"`
 	UpdatedAt     time.Time             `db:"updated_at" json:"updated_at"`
 	Subscriptions []SubscriptionSummary `db:"-" json:"subscriptions"`
@@ -155,10 +156,11 @@ func cleanMeta(m Meta) Meta {
 
 // subscriberRow is the locked subscriber a change works on.
 type subscriberRow struct {
-	ID       int64  `db:"id"`
-	Email    string `db:"email"`
-	Name     string `db:"name"`
-	Timezone string `db:"timezone"`
+	ID       int64          `db:"id"`
+	Email    string         `db:"email"`
+	Name     string         `db:"name"`
+	Timezone string         `db:"timezone"`
+	Tags     pq.StringArray `db:"tags"` // read only by upsertSubscriber
 }
 
 // subscriptionRow is a subscription with what its events need: the
@@ -238,25 +240,26 @@ func subscriptionOf(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64
 }
 
 // upsertSubscriber returns the subscriber with email, locked, creating it
-// with name and timezone if there is none; created says which.
+// with name, timezone and tags (normalised, not nil) if there is none;
+// created says which.
 //
 // INSERT ... ON CONFLICT DO NOTHING waits for a concurrent transaction that
 // inserted the same address and, once it commits, returns no row; the SELECT
 // then sees the committed row and waits for its lock. So two simultaneous
 // sign-ups of one address make one subscriber and run one after the other.
-func upsertSubscriber(ctx context.Context, tx *sqlx.Tx, email, name, timezone string, now time.Time) (r *subscriberRow, created bool, err error) {
+func upsertSubscriber(ctx context.Context, tx *sqlx.Tx, email, name, timezone string, tags []string, now time.Time) (r *subscriberRow, created bool, err error) {
 	const insert = `
-		INSERT INTO subscribers (email, name, timezone, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $4)
+		INSERT INTO subscribers (email, name, timezone, tags, created_at, updated_at)
+		VALUES ($1, $2, $3, COALESCE($4, '{}'::text[]), $5, $5)
 		ON CONFLICT (email) DO NOTHING
-		RETURNING id, email, name, timezone`
+		RETURNING id, email, name, timezone, tags`
 	const lock = `
-		SELECT id, email, name, timezone
+		SELECT id, email, name, timezone, tags
 		FROM subscribers
 		WHERE email = $1
 		FOR NO KEY UPDATE`
 	r = new(subscriberRow)
-	err = tx.GetContext(ctx, r, insert, email, name, timezone, now)
+	err = tx.GetContext(ctx, r, insert, email, name, timezone, pq.StringArray(tags), now)
 	if err == nil {
 		return r, true, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {

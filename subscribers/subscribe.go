@@ -17,7 +17,12 @@ type SubscribeRequest struct {
 	Email    string
 	Name     string // optional
 	Timezone string // optional IANA zone; empty means the list's
-	Meta     Meta
+	// Tags are optional labels from a hidden form field (see NormalizeTags).
+	// They are added only to a new subscriber, or to one that has no
+	// confirmed subscription on any list, so a stranger cannot relabel
+	// someone who already receives mail.
+	Tags []string
+	Meta Meta
 }
 
 // Subscribe records a sign-up for double opt-in.
@@ -29,7 +34,10 @@ type SubscribeRequest struct {
 // ConfirmCooldown, an EventConfirmationRequested, on which OnEvent queues the
 // confirmation email. A confirmed subscription, a bounced or complained one,
 // and a suppressed address change nothing. The name and time zone are stored
-// only for a new subscriber, so a stranger cannot change someone's.
+// only for a new subscriber, so a stranger cannot change someone's. Tags are
+// added when the sign-up is taken and the subscriber is new or has no
+// confirmed subscription on any list, and only while it stays within 50
+// tags; otherwise they are dropped without a word.
 //
 // The result is the same whether or not the address was known, so the form
 // cannot be used to find out who subscribes. It returns EINVALID for bad input
@@ -48,6 +56,10 @@ func (s *Store) Subscribe(ctx context.Context, req SubscribeRequest) error {
 			return err
 		}
 	}
+	tags, err := NormalizeTags(req.Tags)
+	if err != nil {
+		return err
+	}
 	m := cleanMeta(req.Meta)
 
 	tx, err := s.DB.BeginTxx(ctx, nil)
@@ -56,13 +68,13 @@ func (s *Store) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	}
 	defer tx.Rollback()
 	now := s.now()
-	if err := s.subscribe(ctx, tx, req.List, email, name, req.Timezone, m, now); err != nil {
+	if err := s.subscribe(ctx, tx, req.List, email, name, req.Timezone, tags, m, now); err != nil {
 		return wrap("subscribe", err)
 	}
 	return wrap("subscribe", tx.Commit())
 }
 
-func (s *Store) subscribe(ctx context.Context, tx *sqlx.Tx, slug, email, name, tz string, m Meta, now time.Time) error {
+func (s *Store) subscribe(ctx context.Context, tx *sqlx.Tx, slug, email, name, tz string, tags []string, m Meta, now time.Time) error {
 	list, err := listBySlug(ctx, tx, slug)
 	if err != nil {
 		return err
@@ -72,7 +84,7 @@ func (s *Store) subscribe(ctx context.Context, tx *sqlx.Tx, slug, email, name, t
 	} else if sup {
 		return nil
 	}
-	r, _, err := upsertSubscriber(ctx, tx, email, name, tz, now)
+	r, newSubscriber, err := upsertSubscriber(ctx, tx, email, name, tz, tags, now)
 	if err != nil {
 		return err
 	}
@@ -97,12 +109,38 @@ func (s *Store) subscribe(ctx context.Context, tx *sqlx.Tx, slug, email, name, t
 		// nothing to tell.
 		return nil
 	}
+	if !newSubscriber && len(tags) > 0 {
+		if err := addSignupTags(ctx, tx, r, tags, now); err != nil {
+			return err
+		}
+	}
 	e := newEvent(EventSubscribed, sub, now, m)
 	e.ConsentText = list.ConsentText
 	if err := s.appendEvent(ctx, tx, e); err != nil {
 		return err
 	}
 	return s.requestConfirmation(ctx, tx, sub, now, m)
+}
+
+// addSignupTags adds the tags of a sign-up to an existing subscriber (locked)
+// that has no confirmed subscription, if they fit within MaxTags. Otherwise
+// it does nothing: the sign-up answers the same either way.
+func addSignupTags(ctx context.Context, tx *sqlx.Tx, r *subscriberRow, tags []string, now time.Time) error {
+	const confirmed = `
+		SELECT EXISTS (
+		    SELECT 1
+		    FROM subscriptions
+		    WHERE subscriber_id = $1
+		      AND status = 'confirmed')`
+	var ok bool
+	if err := tx.GetContext(ctx, &ok, confirmed, r.ID); err != nil || ok {
+		return err
+	}
+	merged := mergeTags(r.Tags, tags)
+	if len(merged) > MaxTags || len(merged) == len(r.Tags) {
+		return nil
+	}
+	return setTags(ctx, tx, r.ID, merged, now)
 }
 
 // requestConfirmation appends EventConfirmationRequested (on which OnEvent
@@ -402,8 +440,7 @@ type AddRequest struct {
 	Name     string
 	Timezone string
 	Lists    []string // slugs of the lists to subscribe to
-	// Tags are accepted but not stored yet: tags arrive with their table in
-	// a later migration.
+	// Tags are added to the subscriber's (see NormalizeTags); none is removed.
 	Tags []string
 	// Status is StatusPending (the default: a confirmation email is sent)
 	// or StatusConfirmed, for people who already consented elsewhere; that
@@ -417,7 +454,8 @@ const maxAddLists = 100
 
 // Add creates or updates a subscriber and subscribes it to the given lists,
 // all or nothing. For an existing subscriber, a non-empty name or time zone
-// replaces the stored one (an editor is trusted). For each list, a new
+// replaces the stored one (an editor is trusted) and the tags are added to
+// its own. For each list, a new
 // subscription is pending (EventSubscribed and EventConfirmationRequested) or
 // confirmed (EventImported, reason "added via API as confirmed"); a pending
 // one asked to be confirmed becomes confirmed the same way; a pending one asked
@@ -426,8 +464,8 @@ const maxAddLists = 100
 //
 // Add never re-subscribes someone who left: it returns ECONFLICT for a
 // suppressed address and for an unsubscribed, bounced or complained
-// subscription. It returns EINVALID for bad input and ENOTFOUND for an unknown
-// list.
+// subscription. It returns EINVALID for bad input (including tags that would
+// make more than 50) and ENOTFOUND for an unknown list.
 func (s *Store) Add(ctx context.Context, req AddRequest) (*Subscriber, error) {
 	email, err := NormalizeEmail(req.Email)
 	if err != nil {
@@ -441,6 +479,10 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (*Subscriber, error) {
 		if err := ValidateTimezone(req.Timezone); err != nil {
 			return nil, err
 		}
+	}
+	tags, err := NormalizeTags(req.Tags)
+	if err != nil {
+		return nil, err
 	}
 	status := req.Status
 	if status == "" {
@@ -468,7 +510,7 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (*Subscriber, error) {
 	}
 	defer tx.Rollback()
 	now := s.now()
-	sub, err := s.add(ctx, tx, email, name, req.Timezone, slugs, status, m, now)
+	sub, err := s.add(ctx, tx, email, name, req.Timezone, tags, slugs, status, m, now)
 	if err != nil {
 		return nil, wrap("add", err)
 	}
@@ -478,7 +520,7 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (*Subscriber, error) {
 	return sub, nil
 }
 
-func (s *Store) add(ctx context.Context, tx *sqlx.Tx, email, name, tz string, slugs []string, status string, m Meta, now time.Time) (*Subscriber, error) {
+func (s *Store) add(ctx context.Context, tx *sqlx.Tx, email, name, tz string, tags, slugs []string, status string, m Meta, now time.Time) (*Subscriber, error) {
 	lists := make([]*List, len(slugs))
 	for i, slug := range slugs {
 		l, err := listBySlug(ctx, tx, slug)
@@ -492,9 +534,17 @@ func (s *Store) add(ctx context.Context, tx *sqlx.Tx, email, name, tz string, sl
 	} else if sup {
 		return nil, tidings.Errorf(tidings.ECONFLICT, "%s is suppressed (it bounced, complained or was blocked); it cannot be added again.", email)
 	}
-	r, created, err := upsertSubscriber(ctx, tx, email, name, tz, now)
+	r, created, err := upsertSubscriber(ctx, tx, email, name, tz, tags, now)
 	if err != nil {
 		return nil, err
+	}
+	if merged := mergeTags(r.Tags, tags); !created && len(merged) != len(r.Tags) {
+		if len(merged) > MaxTags {
+			return nil, tidings.Errorf(tidings.EINVALID, "%s would have %d tags; a subscriber can have at most %d.", email, len(merged), MaxTags)
+		}
+		if err := setTags(ctx, tx, r.ID, merged, now); err != nil {
+			return nil, err
+		}
 	}
 	if !created && (name != "" && name != r.Name || tz != "" && tz != r.Timezone) {
 		const q = `

@@ -10,11 +10,11 @@ import (
 	"github.com/tidings/tidings/subscribers"
 )
 
-// handleAPISubscriberIndex lists subscribers, filtered by list, status and a
-// search over address and name, a page at a time (keyset: ?after=ID).
+// handleAPISubscriberIndex lists subscribers, filtered by list, status, tag
+// and a search over address and name, a page at a time (keyset: ?after=ID).
 func (s *Server) handleAPISubscriberIndex(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := subscribers.Filter{List: q.Get("list"), Status: q.Get("status"), Query: q.Get("q")}
+	f := subscribers.Filter{List: q.Get("list"), Status: q.Get("status"), Query: q.Get("q"), Tag: q.Get("tag")}
 	for name, dst := range map[string]*int64{"after": &f.AfterID} {
 		if v := q.Get(name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -110,4 +110,31 @@ func (s *Server) handleAPISubscriberCreate(w http.ResponseWriter, r *http.Reques
 	}
 	w.Header().Set("Location", s.url("api-subscriber", "id", itoa(sub.ID)))
 	writeJSON(w, http.StatusCreated, sub)
+}
+
+// tagsInput is what POST /subscribers/{id}/tags takes.
+type tagsInput struct {
+	Add    []string `json:"add"`
+	Remove []string `json:"remove"`
+}
+
+// handleAPISubscriberTags adds and removes tags of a subscriber and answers
+// with the subscriber.
+func (s *Server) handleAPISubscriberTags(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(mux.Vars(r)["id"])
+	if err != nil {
+		s.jsonError(w, r, err)
+		return
+	}
+	var in tagsInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.badRequest(w, r, err)
+		return
+	}
+	sub, err := s.subscribers.Tag(r.Context(), id, in.Add, in.Remove)
+	if err != nil {
+		s.jsonError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sub)
 }

@@ -22,6 +22,9 @@ type signup struct {
 	Name     string `json:"name"`
 	Timezone string `json:"timezone"`
 	Form     string `json:"form"`
+	// Tags come from a hidden field of the form: in JSON a list, in form
+	// fields a comma-separated value or the field repeated.
+	Tags []string `json:"tags"`
 	// Website is the honeypot: a field people never see and bots fill in.
 	Website string `json:"website"`
 }
@@ -39,7 +42,7 @@ func (s *Server) handleSubscribeForm(w http.ResponseWriter, r *http.Request) {
 
 // handleSubscribe takes a sign-up from a form or JSON. It answers 202 whether
 // or not the address was known, so the form cannot be used to find out who
-// subscribes. Nothing is stored unless all input is valid.
+// subscribes. Nothing is stored unless all input is valid, tags included.
 func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	slug := mux.Vars(r)["list"]
 	wantJSON := isJSON(r)
@@ -100,6 +103,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		Email:    email,
 		Name:     in.Name,
 		Timezone: in.Timezone,
+		Tags:     in.Tags,
 		Meta:     subscribers.Meta{IP: ip, UserAgent: truncate(r.UserAgent(), 500), Form: form},
 	})
 	if err != nil {
@@ -142,6 +146,7 @@ func (s *Server) decodeSignup(w http.ResponseWriter, r *http.Request, wantJSON b
 			Name:     r.PostFormValue("name"),
 			Timezone: r.PostFormValue("timezone"),
 			Form:     r.PostFormValue("form"),
+			Tags:     formTags(r.PostForm["tags"]),
 			Website:  r.PostFormValue("website"),
 		}
 	}
@@ -152,6 +157,20 @@ func (s *Server) decodeSignup(w http.ResponseWriter, r *http.Request, wantJSON b
 		return in, http.StatusUnprocessableEntity, tidings.Errorf(tidings.EINVALID, "The form name has control characters.")
 	}
 	return in, 0, nil
+}
+
+// formTags splits the values of the form field tags at commas, dropping
+// empty pieces, so both tags=a,b and tags=a&tags=b give [a b].
+func formTags(values []string) []string {
+	var tags []string
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.TrimSpace(t) != "" {
+				tags = append(tags, t)
+			}
+		}
+	}
+	return tags
 }
 
 // bodyErrorStatus is 413 for a body over the limit and 400 otherwise.

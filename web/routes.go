@@ -55,6 +55,8 @@ func (s *Server) routes() {
 	api.HandleFunc("/subscribers", s.handleAPISubscriberIndex).Methods("GET").Name("api-subscribers")
 	api.HandleFunc("/subscribers", s.handleAPISubscriberCreate).Methods("POST")
 	api.HandleFunc("/subscribers/{id:[0-9]+}", s.handleAPISubscriberShow).Methods("GET").Name("api-subscriber")
+	api.HandleFunc("/subscribers/{id:[0-9]+}/tags", s.handleAPISubscriberTags).Methods("POST").Name("api-subscriber-tags")
+	api.HandleFunc("/subscribers/import", s.handleAPISubscriberImport).Methods("POST").Name("api-subscribers-import")
 
 	s.router = r
 }

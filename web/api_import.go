@@ -1,0 +1,56 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/tidings/tidings"
+	"github.com/tidings/tidings/subscribers"
+)
+
+// maxImportBody caps the CSV body of an import: 64 MiB, some 700,000 rows.
+const maxImportBody = 64 << 20
+
+// importReadTime is how long an import may take to upload, in place of the
+// server's read timeout, which is meant for small requests.
+const importReadTime = 10 * time.Minute
+
+// handleAPISubscriberImport imports a CSV of subscribers into the list named
+// by ?list=SLUG as confirmed (see subscribers.Store.Import). The body is the
+// CSV itself, whatever its Content-Type says, except a multipart form. It
+// answers 200 with the counts of added, updated, skipped and rejected rows
+// and each rejection's line and reason; 422 for a malformed file, which
+// imports nothing; 413 for a body over 64 MiB; 404 for an unknown list.
+func (s *Server) handleAPISubscriberImport(w http.ResponseWriter, r *http.Request) {
+	slug := r.URL.Query().Get("list")
+	if slug == "" {
+		s.jsonError(w, r, tidings.Errorf(tidings.EINVALID, "Name the list to import into: POST /api/v1/subscribers/import?list=SLUG."))
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		s.jsonError(w, r, tidings.Errorf(tidings.EINVALID, "Send the CSV file itself as the request body (Content-Type: text/csv; with curl, --data-binary @file.csv), not as a form upload."))
+		return
+	}
+	// An error here only means the connection cannot extend its deadline
+	// (HTTP/2 through some proxies); the server's read timeout then applies.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(importReadTime))
+	body := http.MaxBytesReader(w, r.Body, maxImportBody)
+	rep, err := s.subscribers.Import(r.Context(), slug, body, subscribers.Meta{
+		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 500), Form: "import",
+	})
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{
+			"error": fmt.Sprintf("The file is too large: at most %d MiB. Split it and import the parts; nothing was imported.", maxImportBody>>20),
+		})
+		return
+	}
+	if err != nil {
+		s.jsonError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
