@@ -45,6 +45,9 @@ BEGIN
   END IF;
 END
 \$\$;
+-- DROP DATABASE ... WITH (FORCE) in the tests must be able to end an autovacuum
+-- worker that happens to be connected to a test database.
+GRANT pg_signal_backend TO $role;
 SQL
 if [ "$(as_postgres psql -tAq -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$database'")" != 1 ]; then
   as_postgres createdb -O "$role" "$database"

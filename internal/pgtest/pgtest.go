@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the Postgres driver
@@ -94,9 +95,16 @@ func dropDB(tb testing.TB, name string) {
 		return
 	}
 	defer admin.Close()
-	if _, err := admin.ExecContext(context.Background(), fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err != nil {
-		tb.Errorf("pgtest: drop database: %v", err)
+	// A background worker connected to the database can make a drop fail
+	// once; try again briefly before calling it a failure.
+	var err2 error
+	for i := 0; i < 5; i++ {
+		if _, err2 = admin.ExecContext(context.Background(), fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err2 == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
+	tb.Errorf("pgtest: drop database: %v", err2)
 }
 
 // ensureTemplate creates and migrates the template database for the current
