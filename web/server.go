@@ -19,6 +19,7 @@ import (
 	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/delivery/mailcatch"
 	"github.com/tidings/tidings/subscribers"
+	"github.com/tidings/tidings/templates"
 )
 
 //go:embed pages/*.html
@@ -59,6 +60,10 @@ type Config struct {
 	Logger  *slog.Logger
 	Now     func() time.Time
 	Limits  Limits
+	// SendTest sends a test of a step or bonus email being written, rendered
+	// for the signed-in editor's address, from the list's sender; nil when
+	// this instance has no mail relay.
+	SendTest func(ctx context.Context, to string, msg *templates.Message, list *subscribers.List) error
 }
 
 // Server is the Tidings HTTP handler.
@@ -71,6 +76,7 @@ type Server struct {
 	logger      *slog.Logger
 	now         func() time.Time
 	limits      Limits
+	sendTest    func(ctx context.Context, to string, msg *templates.Message, list *subscribers.List) error
 
 	router     *mux.Router
 	pages      map[string]*template.Template
@@ -92,6 +98,7 @@ func NewServer(cfg Config) (*Server, error) {
 		logger:      cfg.Logger,
 		now:         cfg.Now,
 		limits:      cfg.Limits,
+		sendTest:    cfg.SendTest,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()

@@ -114,9 +114,22 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 		}
 	}
 
+	// The editors' test sends go straight to the relay, in every role that serves the web.
+	var sendTest func(context.Context, string, *templates.Message, *subscribers.List) error
+	if cfg.SMTPURL != "" {
+		testSender, err := delivery.NewSender(delivery.Config{URL: cfg.SMTPURL})
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("TIDINGS_SMTP_URL: %w", err)
+		}
+		sendTest = func(ctx context.Context, to string, msg *templates.Message, l *subscribers.List) error {
+			return campaigns.SendDraft(ctx, testSender, to, msg, l)
+		}
+	}
+
 	a.web, err = web.NewServer(web.Config{
 		DB: db, Subscribers: a.subscribers, Campaigns: a.campaigns, Inbox: a.inbox,
-		BaseURL: baseURL, Logger: logger, Now: now,
+		BaseURL: baseURL, Logger: logger, Now: now, SendTest: sendTest,
 	})
 	if err != nil {
 		a.close()

@@ -1,0 +1,336 @@
+package campaigns
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/tidings/tidings"
+	"github.com/tidings/tidings/delivery"
+	"github.com/tidings/tidings/subscribers"
+	"github.com/tidings/tidings/templates"
+)
+
+// This file holds what the editor UI needs beyond the API: changing and
+// removing bonus emails, and the figures that tell an editor what a change
+// to a live series will do.
+
+// BonusUpdate names the fields of a bonus email to change; nil fields are left alone.
+type BonusUpdate struct {
+	Subject *string
+	Body    *string
+}
+
+// bonusRow is a bonus as stored.
+type bonusRow struct {
+	ID        int64     `db:"id"`
+	ListID    int64     `db:"list_id"`
+	Position  int       `db:"position"`
+	Subject   string    `db:"subject"`
+	Body      string    `db:"body"`
+	CreatedAt time.Time `db:"created_at"`
+	UpdatedAt time.Time `db:"updated_at"`
+}
+
+func (r *bonusRow) bonus() *Bonus {
+	return &Bonus{ID: r.ID, ListID: r.ListID, Position: r.Position, Subject: r.Subject, Body: r.Body,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+}
+
+const bonusColumns = `id, list_id, position, subject, body, created_at, updated_at`
+
+// BonusByID returns bonus email id of the list. Returns ENOTFOUND when the
+// list has no such bonus.
+func (s *Store) BonusByID(ctx context.Context, listID, id int64) (*Bonus, error) {
+	return bonusByID(ctx, s.DB, listID, id)
+}
+
+func bonusByID(ctx context.Context, q sqlx.QueryerContext, listID, id int64) (*Bonus, error) {
+	const get = `
+		SELECT ` + bonusColumns + `
+		FROM bonuses
+		WHERE list_id = $1
+		  AND id = $2`
+	var row bonusRow
+	if err := sqlx.GetContext(ctx, q, &row, get, listID, id); errors.Is(err, sql.ErrNoRows) {
+		return nil, tidings.Errorf(tidings.ENOTFOUND, "Bonus email %d not found.", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("campaigns: bonus %d: %w", id, err)
+	}
+	return row.bonus(), nil
+}
+
+// UpdateBonus changes the subject or body of bonus email id and returns it.
+// Bonus messages still queued are rendered when sent, so they go out with the
+// new text. Returns EINVALID for bad input (nothing is changed) and ENOTFOUND
+// for an unknown list or bonus.
+func (s *Store) UpdateBonus(ctx context.Context, listID, id int64, u BonusUpdate) (*Bonus, error) {
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: update bonus %d: %w", id, err)
+	}
+	defer tx.Rollback()
+	now := s.now()
+	if err := lockList(ctx, tx, listID); err != nil {
+		return nil, err
+	}
+	cur, err := bonusByID(ctx, tx, listID, id)
+	if err != nil {
+		return nil, err
+	}
+	if u.Subject != nil {
+		cur.Subject = *u.Subject
+	}
+	if u.Body != nil {
+		cur.Body = *u.Body
+	}
+	if err := validateContent(cur.Subject, cur.Body); err != nil {
+		return nil, err
+	}
+	const update = `
+		UPDATE bonuses
+		SET subject = $3,
+		    body = $4,
+		    updated_at = $5
+		WHERE list_id = $1
+		  AND id = $2
+		RETURNING ` + bonusColumns
+	var row bonusRow
+	if err := tx.GetContext(ctx, &row, update, listID, id, cur.Subject, cur.Body, now); err != nil {
+		return nil, fmt.Errorf("campaigns: update bonus %d: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("campaigns: update bonus %d: %w", id, err)
+	}
+	return row.bonus(), nil
+}
+
+// DeleteBonus removes bonus email id from the list; later bonuses move up.
+// Messages of it still queued are skipped. The outbox rows of messages already
+// sent are kept, detached from the bonus, because they are the subscriber's
+// history (the table's foreign key would otherwise delete them with it).
+// Returns ENOTFOUND for an unknown list or bonus.
+func (s *Store) DeleteBonus(ctx context.Context, listID, id int64) error {
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
+	}
+	defer tx.Rollback()
+	now := s.now()
+	// The list lock also keeps out confirmations, which queue bonuses while
+	// holding the list row FOR SHARE.
+	if err := lockList(ctx, tx, listID); err != nil {
+		return err
+	}
+	cur, err := bonusByID(ctx, tx, listID, id)
+	if err != nil {
+		return err
+	}
+	// Skip first, then detach: a queued row without its bonus would be sent
+	// with an empty subject.
+	const skip = `
+		UPDATE outbox
+		SET status = 'skipped',
+		    last_error = 'bonus deleted',
+		    updated_at = $2
+		WHERE bonus_id = $1
+		  AND status = 'queued'`
+	if _, err := tx.ExecContext(ctx, skip, id, now); err != nil {
+		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
+	}
+	const detach = `
+		UPDATE outbox
+		SET bonus_id = NULL
+		WHERE bonus_id = $1`
+	if _, err := tx.ExecContext(ctx, detach, id); err != nil {
+		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
+	}
+	const del = `
+		DELETE FROM bonuses
+		WHERE list_id = $1
+		  AND id = $2`
+	if _, err := tx.ExecContext(ctx, del, listID, id); err != nil {
+		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
+	}
+	const shift = `
+		UPDATE bonuses
+		SET position = position - 1
+		WHERE list_id = $1
+		  AND position > $2`
+	if _, err := tx.ExecContext(ctx, shift, listID, cur.Position); err != nil {
+		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
+	}
+	return nil
+}
+
+// StepCounts returns the number of steps in each list's sequence, by list id.
+// Lists without steps are absent.
+func (s *Store) StepCounts(ctx context.Context) (map[int64]int, error) {
+	const q = `
+		SELECT list_id, count(*) AS n
+		FROM steps
+		WHERE deleted_at IS NULL
+		GROUP BY list_id`
+	var rows []struct {
+		ListID int64 `db:"list_id"`
+		N      int   `db:"n"`
+	}
+	if err := s.DB.SelectContext(ctx, &rows, q); err != nil {
+		return nil, fmt.Errorf("campaigns: step counts: %w", err)
+	}
+	out := make(map[int64]int, len(rows))
+	for _, r := range rows {
+		out[r.ListID] = r.N
+	}
+	return out, nil
+}
+
+// Waiting returns, for each step of the list that someone waits for, how many
+// subscribers who may be mailed have it as their next step, by step id.
+func (s *Store) Waiting(ctx context.Context, listID int64) (map[int64]int, error) {
+	const q = `
+		SELECT e.next_step_id AS step_id, count(*) AS n
+		FROM enrollments e
+		JOIN mailable_subscriptions m ON m.subscription_id = e.subscription_id
+		WHERE e.list_id = $1
+		  AND e.stopped_at IS NULL
+		  AND e.next_step_id IS NOT NULL
+		GROUP BY e.next_step_id`
+	var rows []struct {
+		StepID int64 `db:"step_id"`
+		N      int   `db:"n"`
+	}
+	if err := s.DB.SelectContext(ctx, &rows, q, listID); err != nil {
+		return nil, fmt.Errorf("campaigns: waiting of list %d: %w", listID, err)
+	}
+	out := make(map[int64]int, len(rows))
+	for _, r := range rows {
+		out[r.StepID] = r.N
+	}
+	return out, nil
+}
+
+// Reach is who a change to a step reaches: the subscribers who have not
+// received it yet and still will.
+type Reach struct {
+	// Subscribers counts those who may be mailed and have not been sent the
+	// step: its messages still queued (rendered when sent, so they take the
+	// change too), and the enrollments that have not passed it.
+	Subscribers int
+	// Queued is how many of them already have it in the outbox.
+	Queued int
+	// NextAt is when the first of them is due to get it, and NextTimezone
+	// their time zone; NextAt is nil when no one has it queued or as their
+	// next step (those further back reach it later).
+	NextAt       *time.Time
+	NextTimezone string
+}
+
+// StepReach returns who a change to step id would reach now. Returns
+// ENOTFOUND for an unknown or deleted step.
+func (s *Store) StepReach(ctx context.Context, listID, id int64) (*Reach, error) {
+	tx, err := s.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: reach of step %d: %w", id, err)
+	}
+	defer tx.Rollback()
+	st, err := stepByID(ctx, tx, listID, id)
+	if err != nil {
+		return nil, err
+	}
+	// The queued rows and the enrollments behind the step are disjoint: the
+	// scheduler advances an enrollment past a step in the transaction that
+	// queues it.
+	const count = `
+		SELECT
+		    (SELECT count(*)
+		     FROM outbox o
+		     JOIN mailable_subscriptions m ON m.subscription_id = o.subscription_id
+		     WHERE o.step_id = $2
+		       AND o.status = 'queued') AS queued,
+		    (SELECT count(*)
+		     FROM enrollments e
+		     JOIN mailable_subscriptions m ON m.subscription_id = e.subscription_id
+		     WHERE e.list_id = $1
+		       AND e.stopped_at IS NULL
+		       AND e.last_position < $3) AS waiting`
+	var n struct {
+		Queued  int `db:"queued"`
+		Waiting int `db:"waiting"`
+	}
+	if err := tx.GetContext(ctx, &n, count, listID, id, st.Position); err != nil {
+		return nil, fmt.Errorf("campaigns: reach of step %d: %w", id, err)
+	}
+	r := &Reach{Subscribers: n.Queued + n.Waiting, Queued: n.Queued}
+	const next = `
+		SELECT due_at, timezone
+		FROM (
+			SELECT o.due_at, COALESCE(NULLIF(m.timezone, ''), l.timezone) AS timezone
+			FROM outbox o
+			JOIN mailable_subscriptions m ON m.subscription_id = o.subscription_id
+			JOIN lists l ON l.id = o.list_id
+			WHERE o.step_id = $2
+			  AND o.status = 'queued'
+			UNION ALL
+			SELECT e.next_due_at, e.timezone
+			FROM enrollments e
+			JOIN mailable_subscriptions m ON m.subscription_id = e.subscription_id
+			WHERE e.list_id = $1
+			  AND e.stopped_at IS NULL
+			  AND e.next_step_id = $2
+			  AND e.next_due_at IS NOT NULL
+		) due
+		ORDER BY due_at
+		LIMIT 1`
+	var first struct {
+		DueAt    time.Time `db:"due_at"`
+		Timezone string    `db:"timezone"`
+	}
+	err = tx.GetContext(ctx, &first, next, listID, id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, fmt.Errorf("campaigns: reach of step %d: %w", id, err)
+	default:
+		at := first.DueAt.UTC()
+		r.NextAt, r.NextTimezone = &at, first.Timezone
+	}
+	return r, tx.Commit()
+}
+
+// SendDraft sends msg, a step or bonus email being written and rendered for
+// a sample recipient, to an editor at address to, at once and outside the
+// outbox: nothing is queued or counted. It goes from the list's sender with
+// "[Test] " before the subject, over a connection of its own. It carries no
+// List-Unsubscribe header: the editor is not a subscriber. Returns EINVALID
+// for a bad address and EINTERNAL, with the relay's answer as the message,
+// when the relay does not take it.
+func SendDraft(ctx context.Context, sender *delivery.Sender, to string, msg *templates.Message, l *subscribers.List) error {
+	addr, err := subscribers.NormalizeEmail(to)
+	if err != nil {
+		return err
+	}
+	conn := sender.NewConn()
+	defer conn.Close()
+	res := conn.Send(ctx, &delivery.Message{
+		FromName: l.FromName, FromEmail: l.FromEmail, ReplyTo: l.ReplyTo, To: addr,
+		Subject: "[Test] " + msg.Subject, HTML: msg.HTML, Text: msg.Text,
+		MessageID: delivery.NewMessageID(domainOf(l.FromEmail)),
+		Headers:   map[string]string{"X-Tidings-Test": "draft of " + l.Slug},
+	})
+	if res.Status != delivery.Sent {
+		reason := "no answer"
+		if res.Err != nil {
+			reason = truncate(res.Err.Error())
+		}
+		return tidings.Errorf(tidings.EINTERNAL, "The mail relay did not take the test (%s): %s", res.Status, reason)
+	}
+	return nil
+}
