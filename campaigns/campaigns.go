@@ -14,15 +14,28 @@
 //     instance at a time (a Postgres advisory lock). Due times are kept in
 //     UTC and computed from the subscriber's local wall-clock time by the SQL
 //     function tidings_next_due, so a daylight-saving change keeps the hour.
+//   - Store also keeps the broadcasts: drafts, scheduled, sending, paused,
+//     sent or cancelled (see Broadcast). A broadcast starts, by SendNow or
+//     when the Scheduler finds it due, with one INSERT ... SELECT that queues
+//     a row per recipient at priority 2 (bulk) in the transaction that sets
+//     it sending; the broadcast's row lock and the outbox's unique key per
+//     subscriber and broadcast make a second start queue nothing. Each
+//     list's policy (ListPolicy) says whether a step falling due soon after
+//     a broadcast is sent anyway or deferred past a gap. Tester sends test
+//     copies outside the outbox.
 //   - Dispatcher claims outbox rows (FOR UPDATE SKIP LOCKED, with a lease),
 //     re-checks who may be mailed (the mailable_subscriptions view), renders
-//     at send time through templates, sends through delivery, and records the
-//     outcomes. Temporary failures (RFC 5321 4yz replies, dropped
-//     connections) are retried with exponential backoff; permanent ones (5yz)
-//     fail, and those naming a bad address (RFC 3463 X.1.x, X.2.1) are
-//     reported through OnBounce. Messages carry List-Unsubscribe (RFC 2369)
-//     with one-click List-Unsubscribe-Post (RFC 8058) and List-Id (RFC 2919).
+//     at send time through templates (a broadcast or step is laid out once
+//     per version and only filled in per recipient: templates.Prepared),
+//     sends through delivery, and records the outcomes. A broadcast's rows
+//     are claimed only while it is sending. Temporary failures (RFC 5321
+//     4yz replies, dropped connections) are retried with exponential
+//     backoff; permanent ones (5yz) fail, and those naming a bad address
+//     (RFC 3463 X.1.x, X.2.1) are reported through OnBounce. Messages carry
+//     List-Unsubscribe (RFC 2369) with one-click List-Unsubscribe-Post
+//     (RFC 8058) and List-Id (RFC 2919).
 //
-// Every recipient gets a step at most once: the outbox has a unique key per
-// subscriber and step, and every statement that queues is safe to run twice.
+// Every recipient gets a step or a broadcast at most once: the outbox has a
+// unique key per subscriber and step and per subscriber and broadcast, and
+// every statement that queues is safe to run twice.
 package campaigns

@@ -99,6 +99,28 @@ type Dispatcher struct {
 	conns   []*delivery.Conn // idle persistent connections
 	limOnce sync.Once
 	limiter *rate.Limiter // nil: no limit
+
+	pmu      sync.Mutex
+	prepared map[preparedKey]*preparedEntry // rendered once, filled in per recipient
+}
+
+// maxPrepared bounds the prepared contents a Dispatcher keeps.
+const maxPrepared = 256
+
+// preparedKey names one version of a content as sent for one list: the kind
+// and id of what holds it (step, bonus, broadcast, or the list for its
+// welcome email) and when that was last changed.
+type preparedKey struct {
+	kind string
+	id   int64
+	at   time.Time
+	list templates.List
+}
+
+type preparedEntry struct {
+	once sync.Once
+	p    *templates.Prepared
+	err  error
 }
 
 // Item is one claimed outbox row with what it takes to render and send it.
@@ -119,9 +141,19 @@ type Item struct {
 	Name  string `db:"name"`
 
 	// Subject and Body are the templates of the step, bonus or welcome email
-	// as they stand at claim time; empty for a confirmation.
+	// as they stand at claim time; empty for a confirmation, and for a
+	// broadcast, whose content the dispatcher reads once per version
+	// (BroadcastID, ContentAt) rather than once per recipient.
 	Subject string `db:"subject"`
 	Body    string `db:"body"`
+
+	// BroadcastID is the broadcast of a broadcast item, else 0.
+	BroadcastID int64 `db:"broadcast_id"`
+	// ContentID and ContentAt name the version of the content: the id of the
+	// step, bonus, broadcast or (for a welcome email) list that holds it, and
+	// when that was last changed.
+	ContentID int64     `db:"content_id"`
+	ContentAt time.Time `db:"content_at"`
 
 	ListSlug      string `db:"list_slug"`
 	ListName      string `db:"list_name"`
@@ -146,14 +178,15 @@ func (d *Dispatcher) logger() *slog.Logger {
 }
 
 // Claim claims up to n outbox items that are due, or whose claim by another
-// dispatcher has expired, confirmations first, then by due time. In the same
-// statement it re-checks that each may still be mailed: a confirmation needs
-// its subscription still pending and the address not suppressed, anything
-// else its subscription in mailable_subscriptions (and a step not deleted).
-// Those that fail are marked skipped and not returned. The items returned are
-// marked sending with a lease of Lease. RunOnce claims, sends and records; an
-// item claimed with Claim alone is claimable again once its lease has run
-// out, as if its dispatcher had died. Errors are internal.
+// dispatcher has expired, confirmations first, then by priority and due
+// time. A broadcast's items are only claimed while it is sending (not when
+// paused). In the same statement it re-checks that each may still be mailed:
+// a confirmation needs its subscription still pending and the address not
+// suppressed, anything else its subscription in mailable_subscriptions (and a
+// step not deleted). Those that fail are marked skipped and not returned. The
+// items returned are marked sending with a lease of Lease. RunOnce claims,
+// sends and records; an item claimed with Claim alone is claimable again once
+// its lease has run out, as if its dispatcher had died. Errors are internal.
 func (d *Dispatcher) Claim(ctx context.Context, n int) ([]Item, error) {
 	items, _, err := d.claim(ctx, n)
 	return items, err
@@ -165,17 +198,35 @@ func (d *Dispatcher) claim(ctx context.Context, n int) (items []Item, skipped in
 	}
 	now := d.now()
 	lease := cmp.Or(d.Lease, DefaultLease)
-	// claimable: due queued rows (in the order of the outbox_claim index)
-	// and rows whose claim expired (a dispatcher died), the first n of both
-	// by priority, then due time. Broadcast rows are not claimed yet: their
-	// content arrives with broadcasts.
+	// due: due queued rows but broadcasts' (priority 2, bulk, is theirs
+	//      alone), in the order of the outbox_claim index, which the scan
+	//      leaves at the first bulk row however many are queued.
+	// bulk: due queued rows of the sending broadcasts, in the same index's
+	//      order. It holds queued rows only, so a claim never reads what
+	//      was sent; it does read past the queued rows of a paused
+	//      broadcast that come before a sending one's.
+	// expired: rows whose claim expired (a dispatcher died), but not those
+	//      of a broadcast that is not sending.
+	// claimable: the first n of them all by priority, then due time, so
+	//      confirmations go first, then series mail, then broadcasts.
 	const q = `
 		WITH due AS (
 			SELECT o.id, o.priority, o.due_at
 			FROM outbox o
 			WHERE o.status = 'queued'
 			  AND o.due_at <= $1
-			  AND o.kind <> 'broadcast'
+			  AND o.priority < 2
+			ORDER BY o.priority, o.due_at, o.id
+			LIMIT $2
+			FOR UPDATE SKIP LOCKED
+		),
+		bulk AS (
+			SELECT o.id, o.priority, o.due_at
+			FROM outbox o
+			WHERE o.status = 'queued'
+			  AND o.priority = 2
+			  AND o.due_at <= $1
+			  AND o.broadcast_id = ANY (ARRAY(SELECT b.id FROM broadcasts b WHERE b.status = 'sending'))
 			ORDER BY o.priority, o.due_at, o.id
 			LIMIT $2
 			FOR UPDATE SKIP LOCKED
@@ -185,13 +236,19 @@ func (d *Dispatcher) claim(ctx context.Context, n int) (items []Item, skipped in
 			FROM outbox o
 			WHERE o.status = 'sending'
 			  AND o.lease_until <= $1
-			  AND o.kind <> 'broadcast'
+			  AND (o.broadcast_id IS NULL OR EXISTS (
+			      SELECT 1
+			      FROM broadcasts b
+			      WHERE b.id = o.broadcast_id
+			        AND b.status = 'sending'))
 			ORDER BY o.lease_until
 			LIMIT $2
 			FOR UPDATE SKIP LOCKED
 		),
 		candidates AS (
 			SELECT id, priority, due_at FROM due
+			UNION ALL
+			SELECT id, priority, due_at FROM bulk
 			UNION ALL
 			SELECT id, priority, due_at FROM expired
 		),
@@ -219,9 +276,17 @@ func (d *Dispatcher) claim(ctx context.Context, n int) (items []Item, skipped in
 			                FROM steps st
 			                WHERE st.id = o.step_id
 			                  AND st.deleted_at IS NOT NULL)
-			       END AS mailable
+			       END AS mailable,
+			       COALESCE(st.subject, bo.subject, CASE WHEN o.kind = 'welcome' THEN l.welcome_subject END, '') AS subject,
+			       COALESCE(st.body, bo.body, CASE WHEN o.kind = 'welcome' THEN l.welcome_body END, '') AS body,
+			       COALESCE(o.step_id, o.bonus_id, o.broadcast_id, o.list_id) AS content_id,
+			       COALESCE(st.updated_at, bo.updated_at, bc.updated_at, l.updated_at) AS content_at
 			FROM claimable c
 			JOIN outbox o ON o.id = c.id
+			JOIN lists l ON l.id = o.list_id
+			LEFT JOIN steps st ON st.id = o.step_id
+			LEFT JOIN bonuses bo ON bo.id = o.bonus_id
+			LEFT JOIN broadcasts bc ON bc.id = o.broadcast_id
 		)
 		UPDATE outbox o
 		SET status = CASE WHEN k.mailable THEN 'sending' ELSE 'skipped' END,
@@ -234,12 +299,7 @@ func (d *Dispatcher) claim(ctx context.Context, n int) (items []Item, skipped in
 		  AND l.id = o.list_id
 		RETURNING o.id, o.kind, o.status, o.priority, o.due_at, o.subscriber_id, o.subscription_id, o.list_id,
 		          o.attempts, o.message_id, COALESCE(o.lease_until, $1) AS lease_until, r.email, r.name,
-		          COALESCE((SELECT st.subject FROM steps st WHERE st.id = o.step_id),
-		                   (SELECT b.subject FROM bonuses b WHERE b.id = o.bonus_id),
-		                   CASE WHEN o.kind = 'welcome' THEN l.welcome_subject END, '') AS subject,
-		          COALESCE((SELECT st.body FROM steps st WHERE st.id = o.step_id),
-		                   (SELECT b.body FROM bonuses b WHERE b.id = o.bonus_id),
-		                   CASE WHEN o.kind = 'welcome' THEN l.welcome_body END, '') AS body,
+		          k.subject, k.body, COALESCE(o.broadcast_id, 0) AS broadcast_id, k.content_id, k.content_at,
 		          l.slug AS list_slug, l.name AS list_name, l.from_name, l.from_email, l.reply_to, l.postal_address`
 	var rows []Item
 	if err := d.DB.SelectContext(ctx, &rows, q, now, n, now.Add(lease)); err != nil {
@@ -250,7 +310,7 @@ func (d *Dispatcher) claim(ctx context.Context, n int) (items []Item, skipped in
 			skipped++
 			continue
 		}
-		it.DueAt, it.LeaseUntil = it.DueAt.UTC(), it.LeaseUntil.UTC()
+		it.DueAt, it.LeaseUntil, it.ContentAt = it.DueAt.UTC(), it.LeaseUntil.UTC(), it.ContentAt.UTC()
 		items = append(items, it)
 	}
 	// RETURNING has no order; send in claim order.
@@ -318,7 +378,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, items []Item) []outcome {
 				it := &items[i]
 				if ctx.Err() != nil || d.wait(ctx) != nil {
 					// Not started: released for another dispatcher, untouched.
-					outcomes[i] = outcome{item: it, status: StatusQueued, dueAt: it.DueAt, messageID: it.MessageID}
+					outcomes[i] = released(it)
 					continue
 				}
 				// A send under way is finished even when ctx ends; delivery's
@@ -354,7 +414,12 @@ func (d *Dispatcher) send(ctx context.Context, conn *delivery.Conn, it *Item) ou
 	if o.messageID == "" {
 		o.messageID = delivery.NewMessageID(domainOf(it.FromEmail))
 	}
-	msg, err := d.render(it)
+	msg, err := d.render(ctx, it)
+	if errors.Is(err, errContent) {
+		// Released untouched, for another try.
+		d.logger().Error("render failed", slog.Int64("outbox_id", it.ID), slog.String("kind", it.Kind), slog.Any("err", err))
+		return released(it)
+	}
 	if err != nil {
 		o.status, o.lastError = StatusFailed, truncate("render: "+err.Error())
 		d.logger().Error("render failed", slog.Int64("outbox_id", it.ID), slog.String("kind", it.Kind), slog.Any("err", err))
@@ -400,7 +465,7 @@ func (d *Dispatcher) send(ctx context.Context, conn *delivery.Conn, it *Item) ou
 
 // render makes the message of it; nil (and no error) when there is nothing
 // to send.
-func (d *Dispatcher) render(it *Item) (*delivery.Message, error) {
+func (d *Dispatcher) render(ctx context.Context, it *Item) (*delivery.Message, error) {
 	if d.Renderer == nil || d.Links == nil {
 		return nil, errors.New("dispatcher has no Renderer or Links")
 	}
@@ -414,11 +479,14 @@ func (d *Dispatcher) render(it *Item) (*delivery.Message, error) {
 	switch it.Kind {
 	case KindConfirm:
 		m, err = d.Renderer.Confirmation(l, to, d.Links.Confirm(it.SubscriptionID))
-	case KindWelcome, KindBonus, KindStep:
+	case KindWelcome, KindBonus, KindStep, KindBroadcast:
 		if it.Kind == KindWelcome && strings.TrimSpace(it.Subject) == "" {
 			return nil, nil
 		}
-		m, err = d.Renderer.Render(templates.Content{Subject: it.Subject, Body: it.Body}, l, to)
+		var p *templates.Prepared
+		if p, err = d.prepare(ctx, it, l); err == nil {
+			m, err = p.For(to)
+		}
 	default:
 		return nil, fmt.Errorf("cannot render a %q item", it.Kind)
 	}
@@ -436,6 +504,54 @@ func (d *Dispatcher) render(it *Item) (*delivery.Message, error) {
 			"X-Tidings-Outbox":      strconv.FormatInt(it.ID, 10),
 		},
 	}, nil
+}
+
+// errContent marks a failure to read a broadcast's content: the database's
+// fault, not the message's, so the item is released rather than failed.
+var errContent = errors.New("read content")
+
+// prepare returns the content of it prepared for list l, from the cache when
+// this version was prepared before, so that a broadcast (or a step) is laid
+// out once and only filled in per recipient. Workers that miss at once wait
+// for one of them to prepare it.
+func (d *Dispatcher) prepare(ctx context.Context, it *Item, l templates.List) (*templates.Prepared, error) {
+	key := preparedKey{kind: it.Kind, id: it.ContentID, at: it.ContentAt.UTC(), list: l}
+	d.pmu.Lock()
+	if d.prepared == nil {
+		d.prepared = map[preparedKey]*preparedEntry{}
+	}
+	e, ok := d.prepared[key]
+	if !ok {
+		if len(d.prepared) >= maxPrepared {
+			clear(d.prepared)
+		}
+		e = &preparedEntry{}
+		d.prepared[key] = e
+	}
+	d.pmu.Unlock()
+	e.once.Do(func() {
+		c := templates.Content{Subject: it.Subject, Body: it.Body}
+		if it.Kind == KindBroadcast {
+			const q = `
+				SELECT subject, body, preheader
+				FROM broadcasts
+				WHERE id = $1`
+			row := d.DB.QueryRowxContext(ctx, q, it.BroadcastID)
+			if err := row.Scan(&c.Subject, &c.Body, &c.Preheader); err != nil {
+				e.err = fmt.Errorf("%w of broadcast %d: %w", errContent, it.BroadcastID, err)
+				return
+			}
+		}
+		e.p, e.err = d.Renderer.Prepare(c, l)
+	})
+	if errors.Is(e.err, errContent) {
+		d.pmu.Lock()
+		if d.prepared[key] == e {
+			delete(d.prepared, key) // try again next time
+		}
+		d.pmu.Unlock()
+	}
+	return e.p, e.err
 }
 
 // record writes outcomes in one statement. Each row is only written while
@@ -509,19 +625,59 @@ func (d *Dispatcher) bounce(ctx context.Context, outcomes []outcome) {
 	}
 }
 
-// Run dispatches until ctx is done: a batch after another while there is
-// work, waiting PollInterval when there is none. On the way out it finishes
-// the sends under way, releases the rest of its claim, closes its
-// connections and returns nil. A failed batch is logged and retried.
+// Run dispatches until ctx is done. It works as a pipeline, so the SMTP
+// connections are never idle for the database: one goroutine claims batches
+// (at most about two ahead of the workers, waiting PollInterval when nothing
+// is due), Workers goroutines send each through its own persistent
+// connection as soon as it is claimed, and one goroutine records the
+// outcomes, as many in one statement as have arrived while it recorded the
+// last ones. On the way out it finishes the sends under way, releases the
+// rest of its claim, records everything, closes its connections and returns
+// nil. A failed claim or record is logged; the rows of a failed record are
+// claimed again when their lease runs out.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.Close()
+	size := cmp.Or(d.BatchSize, DefaultDispatchSize)
+	claimed := make(chan *Item, size)    // waiting for a worker
+	outcomes := make(chan outcome, size) // waiting to be recorded
+
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		d.recordLoop(outcomes, size)
+	}()
+
+	var wg sync.WaitGroup
+	for range cmp.Or(d.Workers, DefaultWorkers) {
+		wg.Go(func() {
+			conn := d.takeConn()
+			defer d.putConn(conn)
+			for it := range claimed {
+				if ctx.Err() != nil || d.wait(ctx) != nil {
+					outcomes <- released(it)
+					continue
+				}
+				// A send under way is finished even when ctx ends; delivery's
+				// own timeout bounds it.
+				outcomes <- d.send(context.WithoutCancel(ctx), conn, it)
+			}
+		})
+	}
+
 	poll := cmp.Or(d.PollInterval, DefaultPollInterval)
 	for ctx.Err() == nil {
-		n, err := d.RunOnce(ctx)
+		items, skipped, err := d.claim(ctx, size)
 		if err != nil && ctx.Err() == nil {
-			d.logger().Error("dispatch failed", slog.Any("err", err))
+			d.logger().Error("claim failed", slog.Any("err", err))
 		}
-		if n > 0 && err == nil {
+		for i := range items {
+			select {
+			case claimed <- &items[i]:
+			case <-ctx.Done():
+				outcomes <- released(&items[i])
+			}
+		}
+		if err == nil && len(items)+skipped > 0 {
 			continue
 		}
 		t := time.NewTimer(poll)
@@ -531,7 +687,48 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		t.Stop()
 	}
+	close(claimed)
+	wg.Wait()
+	close(outcomes)
+	<-recorded
 	return nil
+}
+
+// released is the outcome of an item claimed but not sent: it is queued
+// again untouched, for this or another dispatcher.
+func released(it *Item) outcome {
+	return outcome{item: it, status: StatusQueued, dueAt: it.DueAt, messageID: it.MessageID}
+}
+
+// recordLoop records outcomes until the channel is closed: each time, all
+// that have arrived (up to size) in one statement, then their bounces. Under
+// load the batches grow by themselves; when little is sent, an outcome is
+// recorded at once.
+func (d *Dispatcher) recordLoop(outcomes <-chan outcome, size int) {
+	// Record even when the Run's ctx has ended: what was sent must not be
+	// sent again.
+	ctx := context.Background()
+	batch := make([]outcome, 0, size)
+	for o := range outcomes {
+		batch = append(batch[:0], o)
+	more:
+		for len(batch) < size {
+			select {
+			case o, ok := <-outcomes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		if err := d.record(ctx, batch); err != nil {
+			d.logger().Error("record failed", slog.Int("outcomes", len(batch)), slog.Any("err", err))
+			continue
+		}
+		d.bounce(ctx, batch)
+	}
 }
 
 // Close closes the idle connections. The Dispatcher may still be used: it

@@ -29,11 +29,12 @@ func (s *Store) MessagesTo(ctx context.Context, subscriberID int64) ([]Message, 
 	const q = `
 		SELECT o.id, o.kind, l.slug AS list, o.step_id, o.broadcast_id, o.status, o.attempts,
 		       o.due_at, o.sent_at, o.smtp_code, o.last_error, o.message_id,
-		       COALESCE(st.subject, b.subject, CASE o.kind WHEN 'welcome' THEN l.welcome_subject WHEN 'confirm' THEN 'Confirm your subscription' END, '') AS subject
+		       COALESCE(st.subject, b.subject, bc.subject, CASE o.kind WHEN 'welcome' THEN l.welcome_subject WHEN 'confirm' THEN 'Confirm your subscription' END, '') AS subject
 		FROM outbox o
 		JOIN lists l ON l.id = o.list_id
 		LEFT JOIN steps st ON st.id = o.step_id
 		LEFT JOIN bonuses b ON b.id = o.bonus_id
+		LEFT JOIN broadcasts bc ON bc.id = o.broadcast_id
 		WHERE o.subscriber_id = $1
 		ORDER BY o.id DESC
 		LIMIT 500`

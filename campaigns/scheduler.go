@@ -2,6 +2,8 @@ package campaigns
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -39,34 +41,124 @@ func (s *Scheduler) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Tick queues every step due at the scheduler's current time, in batches of
-// BatchSize enrollments, each batch one transaction and one set-based
-// statement, until none is due, and returns how many messages it queued. It
-// returns early (with what it queued so far) when another instance holds the
-// scheduler lock. Running it twice queues nothing twice: each enrollment is
-// advanced in the same statement that queues its step, and the outbox keeps
-// at most one row per subscriber and step. Errors are internal (EINTERNAL).
+// Tick does what is due at the scheduler's current time and returns how many
+// messages it queued:
+//
+//   - it starts every scheduled broadcast whose send_at has come (one
+//     transaction each, one INSERT ... SELECT for all its recipients);
+//   - it queues every step due, in batches of BatchSize enrollments, each
+//     batch one transaction and one set-based statement, until none is due;
+//     under a list's "defer" policy, a step due within broadcast_gap_hours
+//     after its subscriber was sent a broadcast is moved to its next slot
+//     after the gap instead;
+//   - it marks sent the sending broadcasts with nothing left to send.
+//
+// The steps part returns early when another instance holds the scheduler
+// lock; broadcasts are shared through their row locks. Running it twice
+// queues nothing twice: each enrollment is advanced in the same statement
+// that queues its step, a broadcast is only started from scheduled, and the
+// outbox keeps at most one row per subscriber and step or broadcast. Errors
+// are internal (EINTERNAL).
 func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	now := s.now()
+	total, err := s.startBroadcasts(ctx, now)
+	if err != nil {
+		return total, err
+	}
 	size := s.BatchSize
 	if size <= 0 {
 		size = DefaultBatchSize
 	}
-	total := 0
 	for {
-		queued, advanced, ok, err := s.tickBatch(ctx, now, size)
+		queued, moved, ok, err := s.tickBatch(ctx, now, size)
 		total += queued
 		if err != nil {
 			return total, err
-		} else if !ok || advanced == 0 {
-			return total, nil
+		} else if !ok || moved == 0 {
+			break
 		}
+	}
+	return total, s.finishBroadcasts(ctx, now)
+}
+
+// startBroadcasts starts the scheduled broadcasts due at now, oldest first,
+// one transaction each. SKIP LOCKED leaves one that another instance (or a
+// SendNow) is starting to it.
+func (s *Scheduler) startBroadcasts(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		n, ok, err := s.startOne(ctx, now)
+		total += int(n)
+		if err != nil || !ok {
+			return total, err
+		}
+		s.logger().Info("broadcast started", slog.Int64("queued", n))
 	}
 }
 
-// tickBatch queues and advances up to size due enrollments in one
-// transaction. ok is false when another instance holds the scheduler lock.
-func (s *Scheduler) tickBatch(ctx context.Context, now time.Time, size int) (queued, advanced int, ok bool, err error) {
+func (s *Scheduler) startOne(ctx context.Context, now time.Time) (int64, bool, error) {
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, false, fmt.Errorf("campaigns: start broadcasts: %w", err)
+	}
+	defer tx.Rollback()
+	const q = `
+		SELECT ` + broadcastColumns + `
+		FROM broadcasts b
+		JOIN lists l ON l.id = b.list_id
+		WHERE b.status = 'scheduled'
+		  AND b.send_at <= $1
+		ORDER BY b.send_at, b.id
+		LIMIT 1
+		FOR UPDATE OF b SKIP LOCKED`
+	var b broadcastRow
+	if err := tx.GetContext(ctx, &b, q, now); errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	} else if err != nil {
+		return 0, false, fmt.Errorf("campaigns: start broadcasts: %w", err)
+	}
+	n, err := startBroadcast(ctx, tx, &b, now)
+	if err != nil {
+		return 0, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, false, fmt.Errorf("campaigns: start broadcast %d: %w", b.ID, err)
+	}
+	return n, true, nil
+}
+
+// finishBroadcasts marks sent, at now, every sending broadcast that has
+// nothing queued or being sent. A paused one waits for Resume; one whose
+// failed messages are retried becomes sending again (RetryFailed).
+func (s *Scheduler) finishBroadcasts(ctx context.Context, now time.Time) error {
+	const q = `
+		UPDATE broadcasts b
+		SET status = 'sent',
+		    finished_at = $1,
+		    updated_at = $1
+		WHERE b.status = 'sending'
+		  AND NOT EXISTS (
+		      SELECT 1
+		      FROM outbox o
+		      WHERE o.broadcast_id = b.id
+		        AND o.status IN ('queued', 'sending'))`
+	if _, err := s.DB.ExecContext(ctx, q, now); err != nil {
+		return fmt.Errorf("campaigns: finish broadcasts: %w", err)
+	}
+	return nil
+}
+
+func (s *Scheduler) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// tickBatch queues and advances, or postpones, up to size due enrollments in
+// one transaction, and says how many it queued and how many enrollments it
+// moved. ok is false when another instance holds the scheduler lock.
+func (s *Scheduler) tickBatch(ctx context.Context, now time.Time, size int) (queued, moved int, ok bool, err error) {
 	tx, err := s.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("campaigns: tick: %w", err)
@@ -79,7 +171,12 @@ func (s *Scheduler) tickBatch(ctx context.Context, now time.Time, size int) (que
 	}
 
 	// due: the enrollments whose next step has come, locked (SKIP LOCKED: an
-	//      unsubscribe holding one keeps it for the next tick).
+	//      unsubscribe holding one keeps it for the next tick). gap_until is
+	//      set when the list's policy is 'defer' and the subscriber was sent
+	//      a broadcast within the list's gap before now: the end of that gap.
+	// postponed: those with a gap_until wait for the step's next slot after
+	//      it (never before it: tidings_next_due keeps to its anchor), and
+	//      are neither queued nor advanced.
 	// queued: one outbox row each, only for subscriptions that may be mailed
 	//      now, at most once per subscriber and step.
 	// advanced: each enrollment moves past the step, anchored at the step's
@@ -93,10 +190,21 @@ func (s *Scheduler) tickBatch(ctx context.Context, now time.Time, size int) (que
 	const q = `
 		WITH due AS (
 			SELECT e.subscription_id, e.subscriber_id, e.list_id, e.timezone, e.next_due_at, s.id AS step_id,
+			       s.send_time, s.weekdays,
 			       s.deleted_at IS NULL AS live,
-			       CASE WHEN s.deleted_at IS NULL THEN s.position ELSE e.last_position END AS position
+			       CASE WHEN s.deleted_at IS NULL THEN s.position ELSE e.last_position END AS position,
+			       CASE WHEN l.step_broadcast_policy = 'defer' AND l.broadcast_gap_hours > 0 AND s.deleted_at IS NULL THEN (
+			           SELECT max(o.sent_at)
+			           FROM outbox o
+			           WHERE o.subscriber_id = e.subscriber_id
+			             AND o.broadcast_id IS NOT NULL
+			             AND o.status = 'sent'
+			             AND o.sent_at > $1::timestamptz - make_interval(hours => l.broadcast_gap_hours)
+			             AND o.sent_at <= $1
+			       ) + make_interval(hours => l.broadcast_gap_hours) END AS gap_until
 			FROM enrollments e
 			JOIN steps s ON s.id = e.next_step_id
+			JOIN lists l ON l.id = e.list_id
 			WHERE e.next_due_at <= $1
 			  AND e.stopped_at IS NULL
 			ORDER BY e.next_due_at, e.subscription_id
@@ -109,7 +217,17 @@ func (s *Scheduler) tickBatch(ctx context.Context, now time.Time, size int) (que
 			FROM due d
 			JOIN mailable_subscriptions m ON m.subscription_id = d.subscription_id
 			WHERE d.live
+			  AND d.gap_until IS NULL
 			ON CONFLICT DO NOTHING
+			RETURNING 1
+		),
+		postponed AS (
+			UPDATE enrollments e
+			SET next_due_at = COALESCE(tidings_next_due(d.gap_until, d.timezone, 0, d.send_time, d.weekdays), d.gap_until),
+			    updated_at = $1
+			FROM due d
+			WHERE e.subscription_id = d.subscription_id
+			  AND d.gap_until IS NOT NULL
 			RETURNING 1
 		),
 		following AS (
@@ -126,6 +244,7 @@ func (s *Scheduler) tickBatch(ctx context.Context, now time.Time, size int) (que
 				ORDER BY s.position, s.id
 				LIMIT 1
 			) n ON true
+			WHERE d.gap_until IS NULL
 		),
 		advanced AS (
 			UPDATE enrollments e
@@ -142,10 +261,10 @@ func (s *Scheduler) tickBatch(ctx context.Context, now time.Time, size int) (que
 			RETURNING 1
 		)
 		SELECT (SELECT count(*) FROM queued) AS queued,
-		       (SELECT count(*) FROM advanced) AS advanced`
+		       (SELECT count(*) FROM advanced) + (SELECT count(*) FROM postponed) AS moved`
 	var n struct {
-		Queued   int `db:"queued"`
-		Advanced int `db:"advanced"`
+		Queued int `db:"queued"`
+		Moved  int `db:"moved"`
 	}
 	if err := tx.GetContext(ctx, &n, q, now, size); err != nil {
 		return 0, 0, true, fmt.Errorf("campaigns: tick: %w", err)
@@ -153,7 +272,7 @@ func (s *Scheduler) tickBatch(ctx context.Context, now time.Time, size int) (que
 	if err := tx.Commit(); err != nil {
 		return 0, 0, true, fmt.Errorf("campaigns: tick: %w", err)
 	}
-	return n.Queued, n.Advanced, true, nil
+	return n.Queued, n.Moved, true, nil
 }
 
 // Run ticks at once and then every Interval until ctx is done, and returns
@@ -163,10 +282,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	log := s.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := s.logger()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

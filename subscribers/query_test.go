@@ -61,6 +61,8 @@ func TestStore_Subscribers(t *testing.T) {
 		{subscribers.Filter{Query: `\`}, []string{}},
 		{subscribers.Filter{Query: "nobody"}, []string{"nolist@example.com"}},
 		{subscribers.Filter{Limit: 2}, []string{"alice@example.com", "bob@example.com"}},
+		{subscribers.Filter{List: "news", Status: "confirmed", Query: "real"}, []string{"100%real@example.com"}},
+		{subscribers.Filter{Status: "confirmed", Query: "example.com", AfterID: 1, Limit: 2}, []string{"100%real@example.com", "under_score@example.com"}},
 	} {
 		got, err := e.store.Subscribers(ctx, tt.f)
 		if err != nil {

@@ -35,13 +35,14 @@
 //
 // # Rendering once, splicing per recipient
 //
-// Render parses the templates (prepare), executes them for one recipient and
-// then does the expensive, recipient-independent work (goldmark, layout,
-// premailer) on text that contains placeholders instead of subscriber values,
-// splicing the values in only at the end. A broadcast path can later prepare a
-// Content once and cache the laid-out HTML by the executed Markdown (with the
-// placeholders normalised to slot numbers), leaving only the template
-// execution and the splice per recipient.
+// Prepare parses a Content's templates once. Prepared.For executes them for
+// one recipient, numbers the subscriber values and the tokens of the
+// recipient's links as slots ("TDGs0sTDG"), and does the expensive,
+// recipient-independent work (goldmark, layout, premailer) once per distinct
+// slotted text, keeping the output split at its slots; each recipient after
+// that costs two template executions and a concatenation. Render is Prepare
+// and For, so a broadcast sent through a Prepared gives each recipient what
+// Render would.
 package templates
 
 import (
@@ -137,32 +138,11 @@ func (r *Renderer) Render(c Content, l List, to Recipient) (*Message, error) {
 	if to.UnsubscribeURL == "" {
 		return nil, tidings.Errorf(tidings.EINVALID, "The recipient has no unsubscribe link.")
 	}
-	p, err := prepare(c)
+	p, err := r.Prepare(c, l)
 	if err != nil {
 		return nil, err
 	}
-	d := newData(to)
-	subject, err := p.subject.execute(d)
-	if err != nil {
-		return nil, err
-	}
-	body, err := p.body.execute(d)
-	if err != nil {
-		return nil, err
-	}
-	content, text, err := r.markdown(body)
-	if err != nil {
-		return nil, err
-	}
-	return r.finish(page{
-		Subject:        subject,
-		Preheader:      p.preheader,
-		Content:        content,
-		List:           l,
-		UnsubscribeURL: to.UnsubscribeURL,
-		PreferencesURL: to.PreferencesURL,
-		Reason:         "You are receiving this email because you subscribed to " + l.Name + ".",
-	}, text)
+	return p.For(to)
 }
 
 // Confirmation renders the built-in double opt-in email that asks to to
@@ -225,23 +205,32 @@ func (r *Renderer) markdown(body string) (htmltemplate.HTML, string, error) {
 // finish lays out the page, inlines its CSS, appends the footer to the text
 // and splices the subscriber values in.
 func (r *Renderer) finish(p page, text string) (*Message, error) {
-	var doc bytes.Buffer
-	if err := r.layout.ExecuteTemplate(&doc, "email.html", p); err != nil {
-		return nil, fmt.Errorf("templates: layout: %w", err)
-	}
-	pm, err := premailer.NewPremailerFromBytes(doc.Bytes(), premailer.NewOptions())
+	inlined, err := r.layoutPage(p)
 	if err != nil {
-		return nil, fmt.Errorf("templates: inline css: %w", err)
-	}
-	inlined, err := pm.Transform()
-	if err != nil {
-		return nil, fmt.Errorf("templates: inline css: %w", err)
+		return nil, err
 	}
 	return &Message{
 		Subject: strings.Join(strings.Fields(splice(p.Subject, verbatim)), " "),
 		HTML:    splice(inlined, escapeHTML),
 		Text:    splice(strings.TrimRight(text, "\n")+"\n\n"+textFooter(p), verbatim),
 	}, nil
+}
+
+// layoutPage lays out the page and inlines its CSS.
+func (r *Renderer) layoutPage(p page) (string, error) {
+	var doc bytes.Buffer
+	if err := r.layout.ExecuteTemplate(&doc, "email.html", p); err != nil {
+		return "", fmt.Errorf("templates: layout: %w", err)
+	}
+	pm, err := premailer.NewPremailerFromBytes(doc.Bytes(), premailer.NewOptions())
+	if err != nil {
+		return "", fmt.Errorf("templates: inline css: %w", err)
+	}
+	inlined, err := pm.Transform()
+	if err != nil {
+		return "", fmt.Errorf("templates: inline css: %w", err)
+	}
+	return inlined, nil
 }
 
 // textFooter is the footer of the plain-text part.

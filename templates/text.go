@@ -49,15 +49,21 @@ func (t textRenderer) block(n ast.Node) string {
 	switch n := n.(type) {
 	case *ast.Heading:
 		s := strings.TrimSpace(t.inlines(n))
-		// Width as the reader sees it, with subscriber values spliced in.
-		width := utf8.RuneCountInString(splice(s, verbatim))
+		var c byte
 		switch n.Level {
 		case 1:
-			return s + "\n" + strings.Repeat("=", width)
+			c = '='
 		case 2:
-			return s + "\n" + strings.Repeat("-", width)
+			c = '-'
+		default:
+			return s
 		}
-		return s
+		if hasSlot(s) {
+			// The width depends on the recipient: Prepared.For fills it in.
+			return s + "\n" + underlineMarker(s, c)
+		}
+		// Width as the reader sees it, with subscriber values spliced in.
+		return s + "\n" + strings.Repeat(string(c), utf8.RuneCountInString(splice(s, verbatim)))
 	case *ast.Paragraph, *ast.TextBlock:
 		return t.inlines(n)
 	case *ast.ThematicBreak:

@@ -54,6 +54,8 @@ type Config struct {
 	DB          *sqlx.DB
 	Subscribers *subscribers.Store
 	Campaigns   *campaigns.Store
+	// Tester sends the test copies of broadcasts; nil where there is no SMTP relay.
+	Tester *campaigns.Tester
 	// Inbox is the development mail catcher, shown under /dev/inbox; nil in production.
 	Inbox   *mailcatch.Server
 	BaseURL string
@@ -71,6 +73,7 @@ type Server struct {
 	db          *sqlx.DB
 	subscribers *subscribers.Store
 	campaigns   *campaigns.Store
+	tester      *campaigns.Tester
 	inbox       *mailcatch.Server
 	baseURL     string
 	logger      *slog.Logger
@@ -93,6 +96,7 @@ func NewServer(cfg Config) (*Server, error) {
 		db:          cfg.DB,
 		subscribers: cfg.Subscribers,
 		campaigns:   cfg.Campaigns,
+		tester:      cfg.Tester,
 		inbox:       cfg.Inbox,
 		baseURL:     cfg.BaseURL,
 		logger:      cfg.Logger,

@@ -116,6 +116,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 
 	// The editors' test sends go straight to the relay, in every role that serves the web.
 	var sendTest func(context.Context, string, *templates.Message, *subscribers.List) error
+	var tester *campaigns.Tester // broadcast test copies (POST /api/v1/broadcasts/{id}/test)
 	if cfg.SMTPURL != "" {
 		testSender, err := delivery.NewSender(delivery.Config{URL: cfg.SMTPURL})
 		if err != nil {
@@ -125,11 +126,17 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 		sendTest = func(ctx context.Context, to string, msg *templates.Message, l *subscribers.List) error {
 			return campaigns.SendDraft(ctx, testSender, to, msg, l)
 		}
+		testRenderer, err := templates.NewRenderer()
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		tester = &campaigns.Tester{DB: db, Sender: testSender, Renderer: testRenderer, BaseURL: baseURL}
 	}
 
 	a.web, err = web.NewServer(web.Config{
 		DB: db, Subscribers: a.subscribers, Campaigns: a.campaigns, Inbox: a.inbox,
-		BaseURL: baseURL, Logger: logger, Now: now, SendTest: sendTest,
+		BaseURL: baseURL, Logger: logger, Now: now, SendTest: sendTest, Tester: tester,
 	})
 	if err != nil {
 		a.close()

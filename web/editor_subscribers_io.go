@@ -1,0 +1,265 @@
+package web
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tidings/tidings"
+	"github.com/tidings/tidings/subscribers"
+)
+
+// importPage is what the import page shows: the form, and after an import
+// its report.
+type importPage struct {
+	Lists     []*subscribers.List
+	ListNames map[string]string // slug -> name
+	List      string            // the list picked
+	Report    *subscribers.ImportReport
+	Error     string
+	MaxBytes  int64
+	MaxMiB    int64
+}
+
+// renderImport shows the import form, or the report of an import.
+func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, status int, d importPage) {
+	lists, err := s.subscribers.Lists(r.Context())
+	if err != nil {
+		s.editorError(w, r, err)
+		return
+	}
+	d.Lists, d.ListNames, d.MaxBytes, d.MaxMiB = lists, listNames(lists), maxImportBody, maxImportBody>>20
+	title := "Import subscribers"
+	if d.Report != nil {
+		title = "Import report"
+	}
+	s.render(w, r, status, "editor_subscribers_import", s.editorPage(r, title, d))
+}
+
+// handleEditorSubscriberImportForm shows the import form.
+func (s *Server) handleEditorSubscriberImportForm(w http.ResponseWriter, r *http.Request) {
+	s.renderImport(w, r, http.StatusOK, importPage{List: r.URL.Query().Get("list")})
+}
+
+// handleEditorSubscriberImport imports the uploaded CSV into the chosen list
+// (see subscribers.Store.Import) and shows the report: added, updated,
+// skipped and rejected rows, each rejection with its line and reason. The
+// form is multipart, read as a stream: the file goes straight to the CSV
+// reader, never to a temporary file. A file over 64 MiB is refused with 413,
+// a malformed one with 422; either way nothing is imported.
+func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Request) {
+	fail := func(status int, list, msg string) {
+		s.renderImport(w, r, status, importPage{List: list, Error: msg})
+	}
+	// Hundreds of thousands of rows take longer to upload than the
+	// server's read timeout, which is meant for small requests. An error
+	// only means the deadline cannot be moved (HTTP/2 through some proxies).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(importReadTime))
+	up := &uploadReader{r: http.MaxBytesReader(w, r.Body, maxImportBody)}
+	r.Body = io.NopCloser(up)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		fail(http.StatusBadRequest, "", "The upload could not be read: send the form with its file.")
+		return
+	}
+	var (
+		list     string
+		rep      *subscribers.ImportReport
+		file     *bytes.Buffer // the file, when it came before the list
+		imported bool
+	)
+	meta := subscribers.Meta{IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 500), Form: "import by " + editorFrom(r.Context()).Email}
+	for !imported {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			s.importFailed(w, r, list, up, up.broke(err))
+			return
+		}
+		switch part.FormName() {
+		case "list":
+			b, err := io.ReadAll(io.LimitReader(part, 200))
+			if err != nil {
+				s.importFailed(w, r, list, up, up.broke(err))
+				return
+			}
+			list = strings.TrimSpace(string(b))
+		case "file":
+			if part.FileName() == "" {
+				continue // no file chosen
+			}
+			if list == "" {
+				// A browser sends the fields in the order of the form, the
+				// list first; another client may not.
+				file = new(bytes.Buffer)
+				if _, err := io.Copy(file, part); err != nil {
+					s.importFailed(w, r, list, up, up.broke(err))
+					return
+				}
+				continue
+			}
+			rep, err = s.subscribers.Import(r.Context(), list, part, meta)
+			if err != nil {
+				s.importFailed(w, r, list, up, err)
+				return
+			}
+			imported = true
+		}
+	}
+	if !imported && file != nil && list != "" {
+		if rep, err = s.subscribers.Import(r.Context(), list, file, meta); err != nil {
+			s.importFailed(w, r, list, up, err)
+			return
+		}
+		imported = true
+	}
+	switch {
+	case imported:
+	case list == "":
+		fail(http.StatusUnprocessableEntity, list, "Choose the list to import into.")
+		return
+	default:
+		fail(http.StatusUnprocessableEntity, list, "Choose a CSV file to import.")
+		return
+	}
+	s.renderImport(w, r, http.StatusOK, importPage{List: list, Report: rep})
+}
+
+// importFailed shows the form again with why the import failed: the
+// upload broke off (413 when it was too large), or the import refused it.
+func (s *Server) importFailed(w http.ResponseWriter, r *http.Request, list string, up *uploadReader, err error) {
+	if up.err != nil {
+		err = up.err
+	}
+	var mbe *http.MaxBytesError
+	status, msg := errorStatus(err), tidings.ErrorMessage(err)
+	switch {
+	case errors.As(err, &mbe):
+		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("The file is too large: at most %d MiB. Split it and import the parts; nothing was imported.", maxImportBody>>20)
+	case up.err != nil:
+		status, msg = http.StatusBadRequest, "The upload broke off; nothing was imported. Please try again."
+	case status == http.StatusInternalServerError:
+		s.logError(r, err)
+		msg = "Something went wrong; nothing was imported. Please try again in a moment."
+	}
+	s.renderImport(w, r, status, importPage{List: list, Error: msg})
+}
+
+// uploadReader remembers an error reading the request body, so that a
+// broken upload is told apart from a failure of the import itself.
+type uploadReader struct {
+	r   io.Reader
+	err error
+}
+
+// broke records err as the upload's failure (a malformed form is one too)
+// and returns it.
+func (u *uploadReader) broke(err error) error {
+	if u.err == nil {
+		u.err = err
+	}
+	return err
+}
+
+func (u *uploadReader) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && u.err == nil {
+		u.err = err
+	}
+	return n, err
+}
+
+// exportBatch is how many subscribers an export reads per query.
+const exportBatch = subscribers.MaxLimit
+
+// handleEditorSubscriberExport streams the subscribers matching the index's
+// filter as CSV (email, name, timezone, tags, lists, created_at), reading
+// them in keyset batches, so a million rows never sit in memory. A cell that
+// a spreadsheet would take for a formula is prefixed with an apostrophe.
+func (s *Server) handleEditorSubscriberExport(w http.ResponseWriter, r *http.Request) {
+	f, err := readSubscriberFilter(r)
+	if err != nil {
+		s.exportFailed(w, r, err)
+		return
+	}
+	filter := subscribers.Filter{List: f.List, Status: f.Status, Query: f.Q, Tag: f.Tag, AfterID: f.After, Limit: exportBatch}
+	// The first batch is read before anything is written, so a bad filter
+	// still gets its status code.
+	batch, err := s.subscribers.Subscribers(r.Context(), filter)
+	if err != nil {
+		s.exportFailed(w, r, err)
+		return
+	}
+	name := "subscribers"
+	if f.List != "" {
+		name += "-" + f.List // a valid slug: letters, digits and hyphens only
+	}
+	name += "-" + s.now().UTC().Format("2006-01-02") + ".csv"
+	h := w.Header()
+	h.Set("Content-Type", "text/csv; charset=utf-8")
+	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	if r.Method == http.MethodHead {
+		return
+	}
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"email", "name", "timezone", "tags", "lists", "created_at"})
+	rc := http.NewResponseController(w)
+	for {
+		for _, sub := range batch {
+			lists := make([]string, len(sub.Subscriptions))
+			for i, ss := range sub.Subscriptions {
+				lists[i] = ss.List + ":" + ss.Status
+			}
+			cw.Write([]string{
+				csvCell(sub.Email), csvCell(sub.Name), csvCell(sub.Timezone),
+				csvCell(strings.Join(sub.Tags, ";")), csvCell(strings.Join(lists, ";")),
+				sub.CreatedAt.UTC().Format(time.RFC3339),
+			})
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return // the client went away
+		}
+		rc.Flush()
+		if len(batch) < exportBatch {
+			return
+		}
+		filter.AfterID = batch[len(batch)-1].ID
+		if batch, err = s.subscribers.Subscribers(r.Context(), filter); err != nil {
+			// The status is sent already: the file ends short, and the
+			// operator learns why.
+			s.logger.Error("export failed", "err", err, "after_id", filter.AfterID)
+			return
+		}
+	}
+}
+
+// exportFailed shows why an export could not start.
+func (s *Server) exportFailed(w http.ResponseWriter, r *http.Request, err error) {
+	s.logError(r, err)
+	msg := tidings.ErrorMessage(err)
+	if errorStatus(err) == http.StatusInternalServerError {
+		msg = "Please try again in a moment."
+	}
+	p := s.editorPage(r, "The export could not start", nil)
+	p.Lines = []string{msg}
+	p.Link = &pageLink{URL: s.url("editor-subscribers"), Text: "Back to the subscribers"}
+	s.render(w, r, errorStatus(err), "message", p)
+}
+
+// csvCell guards a cell against formula injection: a spreadsheet runs a
+// cell that starts with = + - or @ (or a tab or carriage return before one)
+// as a formula, so such a cell gets a leading apostrophe, which spreadsheets
+// take as "this is text".
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
