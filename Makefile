@@ -21,3 +21,13 @@ check:
 
 test: postgres chromium check
 	go test -race -count=1 ./...
+
+# make bench N=100000: one broadcast to N subscribers through a real worker
+# process and an SMTP sink in another process, against raw go-mail.
+N ?= 10000
+CONNECTIONS ?= 10
+
+.PHONY: bench
+bench: build postgres
+	go build -o bin/tidings-bench ./cmd/tidings-bench
+	./bin/tidings-bench -n $(N) -connections $(CONNECTIONS) -tidings bin/tidings

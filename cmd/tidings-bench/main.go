@@ -1,0 +1,427 @@
+// Command tidings-bench measures how fast Tidings sends a broadcast, against
+// the raw speed of go-mail on the same machine.
+//
+// It creates a throwaway database, seeds N confirmed subscribers, starts an
+// SMTP sink in another process and `tidings serve --role worker` in a third,
+// sends one broadcast to all of them, and prints: N, the seconds from start to
+// the last message accepted, messages per second, the peak memory (VmHWM) of
+// the sending process, and the duplicates and missing recipients counted at
+// the sink. In the same run it sends N pre-rendered messages with go-mail over
+// the same number of connections to the same sink, with no database, and
+// prints the engine's rate as a fraction of that raw limit.
+//
+//	make bench                      # N = 10,000
+//	make bench N=100000
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"
+	"github.com/wneessen/go-mail"
+
+	"github.com/tidings/tidings/campaigns"
+	"github.com/tidings/tidings/internal/pgtest"
+	"github.com/tidings/tidings/migrations"
+	"github.com/tidings/tidings/templates"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "sink" {
+		if err := runSink(); err != nil {
+			fmt.Fprintln(os.Stderr, "sink:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "tidings-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	n          int
+	seconds    float64
+	rate       float64
+	peakKB     int
+	duplicates int
+	missing    int
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("tidings-bench", flag.ContinueOnError)
+	n := fs.Int("n", 10000, "recipients")
+	conns := fs.Int("connections", 10, "SMTP connections, for the engine and the raw run alike")
+	bin := fs.String("tidings", "bin/tidings", "the tidings binary to measure")
+	admin := fs.String("database-url", pgtest.AdminURL(), "a Postgres URL whose role may create databases")
+	timeout := fs.Duration("timeout", 15*time.Minute, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	sinkSMTP, sinkHTTP, stopSink, err := startSink(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopSink()
+
+	dsn, dropDB, err := createDB(ctx, *admin)
+	if err != nil {
+		return err
+	}
+	defer dropDB()
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := migrations.Up(ctx, db.DB); err != nil {
+		return err
+	}
+	listID, broadcastID, err := seed(ctx, db, *n)
+	if err != nil {
+		return err
+	}
+
+	worker, err := startWorker(ctx, *bin, dsn, sinkSMTP, *conns)
+	if err != nil {
+		return err
+	}
+	defer worker.stop()
+
+	store := &campaigns.Store{DB: db, Now: time.Now}
+	start := time.Now()
+	if _, err := store.SendNow(ctx, broadcastID); err != nil {
+		return err
+	}
+	enqueued := time.Since(start)
+	st, err := waitFor(ctx, sinkHTTP, *n)
+	if err != nil {
+		return err
+	}
+	peak := worker.peakKB()
+	engine := result{
+		n:          *n,
+		seconds:    time.Unix(0, st.LastNanos).Sub(start).Seconds(),
+		peakKB:     peak,
+		duplicates: st.Duplicates,
+		missing:    *n - st.Unique,
+	}
+	engine.rate = float64(st.Unique) / engine.seconds
+	worker.stop()
+	_ = listID
+
+	if _, err := http.Post(sinkHTTP+"/reset", "text/plain", nil); err != nil {
+		return err
+	}
+	rawStart := time.Now()
+	if err := sendRaw(ctx, sinkSMTP, *n, *conns); err != nil {
+		return err
+	}
+	rst, err := waitFor(ctx, sinkHTTP, *n)
+	if err != nil {
+		return err
+	}
+	rawSeconds := time.Unix(0, rst.LastNanos).Sub(rawStart).Seconds()
+	rawRate := float64(rst.Unique) / rawSeconds
+
+	fmt.Printf("N                         %d\n", engine.n)
+	fmt.Printf("connections               %d\n", *conns)
+	fmt.Printf("enqueue (start broadcast) %.2f s\n", enqueued.Seconds())
+	fmt.Printf("start to last accepted    %.2f s\n", engine.seconds)
+	fmt.Printf("messages per second       %.0f\n", engine.rate)
+	fmt.Printf("peak memory (VmHWM)       %.1f MB\n", float64(engine.peakKB)/1024)
+	fmt.Printf("duplicates at sink        %d\n", engine.duplicates)
+	fmt.Printf("missing at sink           %d\n", engine.missing)
+	fmt.Printf("raw go-mail, no database  %.2f s, %.0f messages per second\n", rawSeconds, rawRate)
+	fmt.Printf("engine / raw              %.2f\n", engine.rate/rawRate)
+	if engine.duplicates != 0 || engine.missing != 0 {
+		return errors.New("duplicates or missing recipients: the engine lost or repeated messages")
+	}
+	return nil
+}
+
+// startSink starts this binary again as the SMTP sink, in its own process.
+func startSink(ctx context.Context) (smtpAddr, httpURL string, stop func(), err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", "", nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, "sink")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", "", nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", "", nil, err
+	}
+	stop = func() { cmd.Process.Kill(); cmd.Wait() }
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", "", nil, fmt.Errorf("sink did not start: %w", err)
+	}
+	var h string
+	if _, err := fmt.Sscanf(strings.TrimSpace(line), "sink smtp=%s http=%s", &smtpAddr, &h); err != nil {
+		stop()
+		return "", "", nil, fmt.Errorf("sink said %q: %w", line, err)
+	}
+	return smtpAddr, "http://" + h, stop, nil
+}
+
+// createDB makes a throwaway database for the run.
+func createDB(ctx context.Context, admin string) (string, func(), error) {
+	a, err := sql.Open("postgres", admin)
+	if err != nil {
+		return "", nil, err
+	}
+	name := fmt.Sprintf("tidings_bench_%d", time.Now().UnixNano())
+	if _, err := a.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		a.Close()
+		return "", nil, fmt.Errorf("create database (is Postgres running? `make postgres`): %w", err)
+	}
+	u, _ := url.Parse(admin)
+	u.Path = "/" + name
+	return u.String(), func() {
+		a.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		a.Close()
+	}, nil
+}
+
+// seed creates a list, n confirmed subscribers and a draft broadcast, in SQL.
+func seed(ctx context.Context, db *sqlx.DB, n int) (listID, broadcastID int64, err error) {
+	now := time.Now()
+	err = db.GetContext(ctx, &listID, `
+		INSERT INTO lists (slug, name, from_name, from_email, timezone, postal_address, created_at, updated_at)
+		VALUES ('bench', 'Bench', 'Bench', 'bench@tidings.localhost', 'UTC', '1 Bench Road', $1, $1)
+		RETURNING id`, now)
+	if err != nil {
+		return 0, 0, err
+	}
+	_, err = db.ExecContext(ctx, `
+		INSERT INTO subscribers (email, name, created_at, updated_at)
+		SELECT 'reader' || i || '@bench.localhost', 'Reader ' || i, $1, $1
+		FROM generate_series(1, $2) AS i`, now, n)
+	if err != nil {
+		return 0, 0, err
+	}
+	_, err = db.ExecContext(ctx, `
+		INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, created_at, updated_at)
+		SELECT id, $1, 'confirmed', $2, $2, $2
+		FROM subscribers`, listID, now)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = db.GetContext(ctx, &broadcastID, `
+		INSERT INTO broadcasts (list_id, subject, body, preheader, created_at, updated_at)
+		VALUES ($1, 'Notes for {{or .FirstName "you"}}: the week in leadership', $2, 'Three ideas for this week', $3, $3)
+		RETURNING id`, listID, benchBody, now)
+	return listID, broadcastID, err
+}
+
+const benchBody = `Hi {{or .FirstName "there"}},
+
+This week is about **follow-through**: the small promises that build trust.
+
+1. Write down every commitment you make in a meeting.
+2. Close each one, or say out loud that you cannot.
+3. Ask your team which loop you left open.
+
+> Trust is built in small moments, and lost in them too.
+
+[Read the full note](https://example.com/notes/follow-through) or reply with one question.
+
+— The Effective Leadership team
+`
+
+type worker struct {
+	cmd  *exec.Cmd
+	once sync.Once
+}
+
+// startWorker runs `tidings serve --role worker` against the sink and waits
+// until it says it is running.
+func startWorker(ctx context.Context, bin, dsn, sinkAddr string, conns int) (*worker, error) {
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, abs, "serve", "--role", "worker")
+	cmd.Env = append(os.Environ(),
+		"TIDINGS_DATABASE_URL="+dsn,
+		"TIDINGS_SMTP_URL=smtp://"+sinkAddr+"?tls=none",
+		"TIDINGS_SECRET="+strings.Repeat("b", 32),
+		"TIDINGS_SMTP_CONNECTIONS="+strconv.Itoa(conns),
+	)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s (run `make build` first): %w", bin, err)
+	}
+	w := &worker{cmd: cmd}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "Tidings is running") {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return w, nil
+		}
+	}
+	w.stop()
+	return nil, errors.New("the worker exited before it was running")
+}
+
+// peakKB is the sending process's peak resident memory, from /proc.
+func (w *worker) peakKB() int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return kb
+		}
+	}
+	return 0
+}
+
+func (w *worker) stop() {
+	w.once.Do(func() {
+		w.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { w.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			w.cmd.Process.Kill()
+			<-done
+		}
+	})
+}
+
+// waitFor polls the sink until n distinct recipients were accepted and the
+// count has stopped moving (so late duplicates are counted too).
+func waitFor(ctx context.Context, sinkHTTP string, n int) (sinkStats, error) {
+	var st sinkStats
+	for {
+		resp, err := http.Get(sinkHTTP + "/stats")
+		if err != nil {
+			return st, err
+		}
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil {
+			return st, err
+		}
+		if st.Unique >= n {
+			time.Sleep(500 * time.Millisecond)
+			resp, err := http.Get(sinkHTTP + "/stats")
+			if err == nil {
+				json.NewDecoder(resp.Body).Decode(&st)
+				resp.Body.Close()
+			}
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("timed out with %d of %d recipients at the sink", st.Unique, n)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// sendRaw is the raw limit: n messages, rendered once, sent with go-mail over
+// conns persistent connections with no database.
+func sendRaw(ctx context.Context, sinkAddr string, n, conns int) error {
+	host, portS, _ := strings.Cut(sinkAddr, ":")
+	port, _ := strconv.Atoi(portS)
+	// The same email the engine sends, rendered once.
+	r, err := templates.NewRenderer()
+	if err != nil {
+		return err
+	}
+	msg, err := r.Render(templates.Content{Subject: "Notes for you", Preheader: "Three ideas for this week", Body: benchBody},
+		templates.List{Name: "Bench", FromName: "Bench", PostalAddress: "1 Bench Road"},
+		templates.Recipient{Email: "reader1@bench.localhost", Name: "Reader 1", UnsubscribeURL: "http://127.0.0.1:8080/unsubscribe/token"})
+	if err != nil {
+		return err
+	}
+	html, text := msg.HTML, msg.Text
+	var next atomic.Int64
+	errc := make(chan error, conns)
+	var wg sync.WaitGroup
+	for c := 0; c < conns; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client, err := mail.NewClient(host, mail.WithPort(port), mail.WithTLSPolicy(mail.NoTLS), mail.WithoutNoop(), mail.WithoutRset(), mail.WithHELO("bench.localhost"))
+			if err != nil {
+				errc <- err
+				return
+			}
+			sc, err := client.DialToSMTPClientWithContext(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer client.CloseWithSMTPClient(sc)
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				m := mail.NewMsg()
+				m.From("Bench <bench@tidings.localhost>")
+				m.To(fmt.Sprintf("reader%d@bench.localhost", i))
+				m.Subject("Notes for you: the week in leadership")
+				m.SetMessageID()
+				m.SetGenHeader("List-Unsubscribe", "<http://127.0.0.1:8080/unsubscribe/token>")
+				m.SetGenHeader("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+				m.SetBodyString(mail.TypeTextPlain, text)
+				m.AddAlternativeString(mail.TypeTextHTML, html)
+				if err := client.SendWithSMTPClient(sc, m); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/internal/pgtest"
+)
+
+// buildOnce builds the real binary once for the tests that start it as a
+// separate process.
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "tidings-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "tidings")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", &buildError{string(out)}
+	}
+	return bin, nil
+})
+
+type buildError struct{ out string }
+
+func (e *buildError) Error() string { return "go build: " + e.out }
+
+// counter is an SMTP sink that counts deliveries per recipient.
+type counter struct {
+	*mailcatch.Server
+}
+
+func (c counter) perRecipient() map[string]int {
+	m := map[string]int{}
+	for _, msg := range c.Messages() {
+		for _, to := range msg.To {
+			m[to]++
+		}
+	}
+	return m
+}
+
+// seedBroadcast makes n confirmed subscribers and a broadcast to them that is
+// due now, so the worker's scheduler starts it.
+func seedBroadcast(t *testing.T, db *sqlx.DB, n int) {
+	t.Helper()
+	now := time.Now()
+	var listID int64
+	db.MustExec(`INSERT INTO lists (slug, name, from_email, postal_address, created_at, updated_at) VALUES ('crash', 'Crash', 'c@example.com', '1 Road', $1, $1)`, now)
+	if err := db.Get(&listID, `SELECT id FROM lists WHERE slug = 'crash'`); err != nil {
+		t.Fatal(err)
+	}
+	db.MustExec(`INSERT INTO subscribers (email, name, created_at, updated_at) SELECT 'r' || i || '@example.com', 'R ' || i, $1, $1 FROM generate_series(1, $2) AS i`, now, n)
+	db.MustExec(`INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, created_at, updated_at) SELECT id, $1, 'confirmed', $2, $2, $2 FROM subscribers`, listID, now)
+	db.MustExec(`INSERT INTO broadcasts (list_id, subject, body, status, send_at, created_at, updated_at) VALUES ($1, 'News for {{or .FirstName "you"}}', 'Hello **there**.', 'scheduled', $2, $2, $2)`, listID, now)
+}
+
+// startWorker starts the real binary as a worker and waits until it runs.
+func startWorker(t *testing.T, dsn, smtpAddr string) *exec.Cmd {
+	t.Helper()
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "--role", "worker")
+	cmd.Env = append(os.Environ(),
+		"TIDINGS_DATABASE_URL="+dsn,
+		"TIDINGS_SMTP_URL=smtp://"+smtpAddr+"?tls=none",
+		"TIDINGS_SECRET="+strings.Repeat("c", 32),
+		"TIDINGS_SMTP_CONNECTIONS=4",
+		"TIDINGS_SEND_RATE=600",
+		"TIDINGS_CLAIM_LEASE=2s",
+	)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "Tidings is running") {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return cmd
+		}
+	}
+	t.Fatal("the worker exited before it was running")
+	return nil
+}
+
+// waitCaught waits until the sink has caught at least n messages.
+func waitCaught(t *testing.T, sink counter, n int, within time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if err := sink.WaitFor(ctx, n); err != nil {
+		t.Fatalf("the sink caught %d of %d messages within %s", sink.Caught(), n, within)
+	}
+}
+
+// TestCrash_Kill sends a broadcast of a few thousand recipients, kills the
+// sending process with SIGKILL halfway, starts it again, and checks at the
+// sink that everyone got it and that duplicates are at most the messages that
+// were in flight when it died.
+func TestCrash_Kill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	t.Parallel()
+	const n = 3000
+	dsn := pgtest.MustCreateDB(t)
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	srv, err := mailcatch.StartWith("127.0.0.1:0", mailcatch.Options{MaxMessages: 2 * n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	sink := counter{srv}
+	seedBroadcast(t, db, n)
+
+	w := startWorker(t, dsn, srv.Addr())
+	waitCaught(t, sink, n/2, time.Minute)
+	w.Process.Signal(syscall.SIGKILL)
+	w.Wait()
+	var inFlight int
+	if err := db.Get(&inFlight, `SELECT count(*) FROM outbox WHERE status = 'sending'`); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed after %d messages with %d in flight", sink.Caught(), inFlight)
+
+	startWorker(t, dsn, srv.Addr())
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(sink.perRecipient()) < n && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	per := sink.perRecipient()
+	if len(per) != n {
+		t.Fatalf("%d of %d recipients got the broadcast after the restart", len(per), n)
+	}
+	dups := 0
+	for _, c := range per {
+		dups += c - 1
+	}
+	if dups > inFlight {
+		t.Fatalf("%d duplicates, more than the %d messages in flight at the kill", dups, inFlight)
+	}
+	t.Logf("%d duplicates (in flight at the kill: %d)", dups, inFlight)
+}
+
+// TestCrash_Term stops the sending process with SIGTERM halfway: it finishes
+// or releases what it holds, and a restart duplicates nothing.
+func TestCrash_Term(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	t.Parallel()
+	const n = 2000
+	dsn := pgtest.MustCreateDB(t)
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	srv, err := mailcatch.StartWith("127.0.0.1:0", mailcatch.Options{MaxMessages: 2 * n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	sink := counter{srv}
+	seedBroadcast(t, db, n)
+
+	w := startWorker(t, dsn, srv.Addr())
+	waitCaught(t, sink, n/2, time.Minute)
+	w.Process.Signal(syscall.SIGTERM)
+	if err := w.Wait(); err != nil {
+		t.Fatalf("SIGTERM: the worker exited with %v", err)
+	}
+	var held int
+	if err := db.Get(&held, `SELECT count(*) FROM outbox WHERE status = 'sending'`); err != nil {
+		t.Fatal(err)
+	}
+	if held != 0 {
+		t.Fatalf("%d messages still claimed after a clean stop", held)
+	}
+
+	startWorker(t, dsn, srv.Addr())
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(sink.perRecipient()) < n && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	per := sink.perRecipient()
+	if len(per) != n {
+		t.Fatalf("%d of %d recipients got the broadcast after the restart", len(per), n)
+	}
+	for to, c := range per {
+		if c != 1 {
+			t.Fatalf("%s got the broadcast %d times after a clean stop", to, c)
+		}
+	}
+}
