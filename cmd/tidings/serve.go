@@ -243,6 +243,7 @@ func (a *app) printWelcome(ctx context.Context, w io.Writer, listenAddr string) 
 	if a.inbox != nil {
 		fmt.Fprintf(w, "  Dev inbox      %s/dev/inbox   (SMTP catcher on %s)\n", a.baseURL, a.inbox.Addr())
 	}
+	fmt.Fprintf(w, "  Editor         %s/editor/   (make an account with `tidings user add --email YOU`)\n", a.baseURL)
 	fmt.Fprintf(w, "  API            %s/api/v1   (make a token with `tidings token create --name NAME`)\n", a.baseURL)
 	fmt.Fprintf(w, "  Health         %s/healthz\n", a.baseURL)
 }
