@@ -33,9 +33,14 @@ func (s *Server) handleEditorDashboard(w http.ResponseWriter, r *http.Request) {
 		s.editorError(w, r, err)
 		return
 	}
+	sending, err := s.sendingNow(r)
+	if err != nil {
+		s.editorError(w, r, err)
+		return
+	}
 	p := s.editorPage(r, "Dashboard", map[string]any{
 		"Counts": counts, "Chart": activityChart(weeks), "Weeks": weeks, "Events": events, "Sends": sends,
-		"Inbox": s.inbox != nil,
+		"Inbox": s.inbox != nil, "Sending": sending,
 	})
 	s.render(w, r, http.StatusOK, "editor_dashboard", p)
 }

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tidings/tidings/campaigns"
+	"github.com/tidings/tidings/delivery/mailcatch"
+)
+
+// mustReaders adds confirmed subscribers to list listID, each with the tags
+// given after a "|" ("cy@example.com|staff"), and returns their addresses.
+func mustReaders(t *testing.T, p *program, listID int64, entries ...string) []string {
+	t.Helper()
+	now := time.Now().UTC()
+	var emails []string
+	for _, e := range entries {
+		email, tags, _ := strings.Cut(e, "|")
+		name := strings.ToUpper(email[:1]) + email[1:strings.Index(email, "@")] + " Reader"
+		var id int64
+		err := p.db.Get(&id, `
+			INSERT INTO subscribers (email, name, tags, created_at, updated_at)
+			VALUES ($1, $2, COALESCE(string_to_array(NULLIF($3, ''), ','), '{}'), $4, $4)
+			RETURNING id`, email, name, tags, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.db.MustExec(`
+			INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, created_at, updated_at)
+			VALUES ($1, $2, 'confirmed', $3, $3, $3)`, id, listID, now)
+		emails = append(emails, email)
+	}
+	return emails
+}
+
+// caughtBy returns, for each address, how many caught messages with subject went to it.
+func caughtBy(smtp *mailcatch.Server, subject string) map[string]int {
+	got := map[string]int{}
+	for _, m := range smtp.Messages() {
+		if m.Subject == subject {
+			for _, to := range m.To {
+				got[to]++
+			}
+		}
+	}
+	return got
+}
+
+// waitUntil evaluates the JavaScript expression cond until it is true, for
+// up to timeout. Unlike chromedp.Poll it carries on across page loads: the
+// broadcast page loads itself afresh when the broadcast's status changes.
+func waitUntil(cond string, timeout time.Duration) chromedp.ActionFunc {
+	return func(ctx context.Context) error {
+		deadline := time.Now().Add(timeout)
+		var last error
+		for time.Now().Before(deadline) {
+			var ok bool
+			err := chromedp.Evaluate(cond, &ok).Do(ctx)
+			if err == nil && ok {
+				return nil
+			}
+			if err != nil {
+				last = err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		return fmt.Errorf("waited %s for %s (last error: %v)", timeout, cond, last)
+	}
+}
+
+// TestBrowser_ScheduleBroadcast writes a broadcast with its live preview,
+// sends a test, schedules it a few seconds ahead in the list's time zone,
+// and watches its page follow it: the progress bar appears when the
+// scheduler starts it and reaches 100 %, and every recipient gets it once.
+func TestBrowser_ScheduleBroadcast(t *testing.T) {
+	t.Parallel()
+	p := startProgram(t)
+	listID := mustBrowserList(t, p)
+	mustReaders(t, p, listID, "ada@example.com", "bo@example.com", "cy@example.com|staff", "di@example.com")
+	p.db.MustExec(`UPDATE subscriptions SET status = 'unsubscribed' WHERE subscriber_id = (SELECT id FROM subscribers WHERE email = 'di@example.com')`)
+	mustReaders(t, p, listID, "eve@example.com")
+	ctx := newBrowser(t)
+
+	const body = "Hello {{or .FirstName \"there\"}},\n\nThis month, **ask one more question** before you answer.\n\n- Listen\n- Summarise\n- Then speak"
+	var subject string
+	var desktop, phone float64
+	err := chromedp.Run(ctx,
+		signIn(p),
+		chromedp.Click(`nav.top a[href="/editor/broadcasts"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`a[href="/editor/broadcasts/new"]`, chromedp.ByQuery),
+		chromedp.Click(`a[href="/editor/broadcasts/new"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#body`, chromedp.ByQuery),
+		chromedp.SendKeys(`#tags_exclude`, "Staff", chromedp.ByQuery),
+		chromedp.SendKeys(`#subject`, "Spring notes for {{or .FirstName \"you\"}}", chromedp.ByQuery),
+		chromedp.SendKeys(`#preheader`, "Three things to try this month", chromedp.ByQuery),
+		chromedp.SendKeys(`#body`, body, chromedp.ByQuery),
+		// The preview follows the typing, rendered by the server.
+		chromedp.Poll(`document.getElementById("preview-frame").srcdoc.includes("<strong>ask one more question</strong>")`,
+			nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Text(`#preview-subject`, &subject, chromedp.ByQuery),
+		// Desktop and phone widths.
+		chromedp.Evaluate(`document.getElementById("preview-frame").getBoundingClientRect().width`, &desktop),
+		chromedp.Click(`label[for="width-phone"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById("preview-frame").getBoundingClientRect().width`, &phone),
+		chromedp.Click(`label[for="width-desktop"]`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subject != "Spring notes for Alex" {
+		t.Fatalf("preview subject %q", subject)
+	}
+	if desktop < 600 || phone != 375 {
+		t.Fatalf("preview widths: desktop %.0f, phone %.0f", desktop, phone)
+	}
+
+	// Save; its page counts the audience and sends a test to the editor.
+	var audience, notice string
+	err = chromedp.Run(ctx,
+		chromedp.Click(`button[name="action"][value="save"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#audience-count`, chromedp.ByQuery),
+		chromedp.Text(`#audience-count`, &audience, chromedp.ByQuery),
+		chromedp.Click(`#send-test`, chromedp.ByQuery),
+		waitUntil(`(document.querySelector(".notice") || {}).textContent.startsWith("A test copy")`, 15*time.Second),
+		chromedp.Text(`.notice`, &notice, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if audience != "3 subscribers" {
+		t.Fatalf("audience %q, want ada, bo and eve", audience)
+	}
+	if !strings.Contains(notice, "A test copy was sent to "+testEditor) {
+		t.Fatalf("after the test the page says %q", notice)
+	}
+	if got := caughtBy(p.smtp, "[Test] Spring notes for Ada"); got[testEditor] != 1 || len(got) != 1 {
+		t.Fatalf("test copies: %v", got)
+	}
+
+	// Schedule it a few seconds ahead, in the list's time zone (the
+	// picker's default). The picker takes minutes; a time with seconds is
+	// set and the form submitted as such, so the test need not wait for the
+	// next minute.
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(4 * time.Second).In(london)
+	var zone, scheduled string
+	err = chromedp.Run(ctx,
+		chromedp.Value(`#timezone`, &zone, chromedp.ByQuery),
+		chromedp.SetValue(`#date`, at.Format("2006-01-02"), chromedp.ByQuery),
+		chromedp.SetValue(`#time`, at.Format("15:04:05"), chromedp.ByQuery),
+		chromedp.Submit(`#time`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#scheduled-for`, chromedp.ByQuery),
+		chromedp.Text(`#scheduled-for`, &scheduled, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zone != "Europe/London" {
+		t.Fatalf("the time zone picker starts at %q, want the list's", zone)
+	}
+	if !strings.Contains(scheduled, at.Format("Mon 2 Jan 2006 at 15:04")) {
+		t.Fatalf("scheduled: %q", scheduled)
+	}
+
+	// The page follows the broadcast: the scheduler starts it, the
+	// dispatcher sends it, and the bar reaches 100 %.
+	var percent, valueNow, width, title, sent string
+	err = chromedp.Run(ctx,
+		waitUntil(`(function () {
+			var pct = document.getElementById("progress-percent");
+			return document.readyState === "complete" && pct !== null && pct.textContent === "100 %" &&
+				document.getElementById("progress-title").textContent === "Results";
+		})()`, 45*time.Second),
+		chromedp.Text(`#progress-percent`, &percent, chromedp.ByQuery),
+		chromedp.AttributeValue(`#progress-bar`, "aria-valuenow", &valueNow, nil, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector("#progress-bar .bar-sent").style.width`, &width),
+		chromedp.Text(`#progress-title`, &title, chromedp.ByQuery),
+		chromedp.Text(`#figure-sent`, &sent, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if percent != "100 %" || valueNow != "100" || width != "100%" || sent != "3" {
+		t.Fatalf("finished: %q, aria-valuenow %q, bar width %q, %s sent", percent, valueNow, width, sent)
+	}
+	got := caughtBy(p.smtp, "Spring notes for Ada")
+	for _, name := range []string{"Bo", "Eve"} {
+		for to, n := range caughtBy(p.smtp, "Spring notes for "+name) {
+			got[to] += n
+		}
+	}
+	want := map[string]int{"ada@example.com": 1, "bo@example.com": 1, "eve@example.com": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("delivered %v, want %v (each once; not the staff, not the unsubscribed)", got, want)
+	}
+	for _, m := range p.smtp.Messages() {
+		if slices.Contains(m.To, "cy@example.com") || slices.Contains(m.To, "di@example.com") {
+			t.Fatalf("%s got %q", m.To, m.Subject)
+		}
+	}
+}
+
+// TestBrowser_SendBroadcastNowOnPhone sends a broadcast at once through the
+// confirmation step, on a phone.
+func TestBrowser_SendBroadcastNowOnPhone(t *testing.T) {
+	t.Parallel()
+	p := startProgram(t)
+	listID := mustBrowserList(t, p)
+	readers := mustReaders(t, p, listID, "ada@example.com", "bo@example.com")
+	b := &campaigns.Broadcast{List: "weekly", Subject: "A short note", Preheader: "Two minutes to read",
+		Body: "Hello {{or .FirstName \"there\"}},\n\nOne idea for this week: **write it down**."}
+	if err := (&campaigns.Store{DB: p.db}).CreateBroadcast(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	page := fmt.Sprintf("/editor/broadcasts/%d", b.ID)
+	ctx := newBrowser(t)
+
+	var question, percent string
+	var overflow []bool
+	noOverflow := chromedp.ActionFunc(func(ctx context.Context) error {
+		var o bool
+		err := chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth`, &o).Do(ctx)
+		overflow = append(overflow, o)
+		return err
+	})
+	err := chromedp.Run(ctx,
+		signIn(p),
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(p.base+"/editor/broadcasts"),
+		chromedp.WaitVisible(`a[href="`+page+`"]`, chromedp.ByQuery),
+		noOverflow,
+		chromedp.Click(`a[href="`+page+`"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#send-now`, chromedp.ByQuery),
+		noOverflow,
+		chromedp.Click(`#send-now`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#confirm`, chromedp.ByQuery),
+		chromedp.Text(`h1`, &question, chromedp.ByQuery),
+		noOverflow,
+		chromedp.Click(`#confirm`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#progress`, chromedp.ByQuery),
+		waitUntil(`document.readyState === "complete" && document.getElementById("progress-title").textContent === "Results"`, 30*time.Second),
+		chromedp.Text(`#progress-percent`, &percent, chromedp.ByQuery),
+		noOverflow,
+		chromedp.ScrollIntoView(`#progress`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if question != "Send to 2 recipients now?" {
+		t.Fatalf("the confirmation asks %q", question)
+	}
+	if percent != "100 %" {
+		t.Fatalf("finished at %q", percent)
+	}
+	if slices.Contains(overflow, true) {
+		t.Errorf("a page is wider than the phone: %v", overflow)
+	}
+	got := caughtBy(p.smtp, "A short note")
+	for _, r := range readers {
+		if got[r] != 1 {
+			t.Errorf("%s got the broadcast %d times", r, got[r])
+		}
+	}
+}
+
+// TestBrowser_DashboardSendingNow shows a paused broadcast on the dashboard
+// with its progress, and the bar following it live once it is resumed.
+func TestBrowser_DashboardSendingNow(t *testing.T) {
+	t.Parallel()
+	p := startProgram(t)
+	listID := mustBrowserList(t, p)
+	var readers []string
+	for i := range 10 {
+		readers = append(readers, fmt.Sprintf("reader%02d@example.com", i))
+	}
+	mustReaders(t, p, listID, readers...)
+	store := &campaigns.Store{DB: p.db}
+	b := &campaigns.Broadcast{List: "weekly", Subject: "March notes", Body: "Hello {{or .FirstName \"there\"}}."}
+	if err := store.CreateBroadcast(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	// Four of ten sent before it was paused: made in one transaction, so the
+	// dispatcher never sees it sending.
+	now := time.Now().UTC()
+	tx := p.db.MustBegin()
+	tx.MustExec(`UPDATE broadcasts SET status = 'paused', started_at = $2, recipients = 10, updated_at = $2 WHERE id = $1`, b.ID, now.Add(-time.Minute))
+	tx.MustExec(`
+		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, broadcast_id, ref, priority, status, due_at, sent_at, created_at, updated_at)
+		SELECT 'broadcast', s.subscriber_id, s.id, s.list_id, $1, 0, 2,
+		       CASE WHEN r.email < 'reader04' THEN 'sent' ELSE 'queued' END, $2,
+		       CASE WHEN r.email < 'reader04' THEN $3::timestamptz END, $2, $2
+		FROM subscriptions s
+		JOIN subscribers r ON r.id = s.subscriber_id
+		WHERE s.list_id = $4`, b.ID, now.Add(-time.Minute), now.Add(-30*time.Second), listID)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := newBrowser(t)
+
+	item := fmt.Sprintf(`#sending-%d`, b.ID)
+	var before, label, after string
+	err := chromedp.Run(ctx,
+		signIn(p),
+		chromedp.WaitVisible(item, chromedp.ByQuery),
+		chromedp.Text(item+` .sending-pct`, &before, chromedp.ByQuery),
+		chromedp.Text(item+` .badge`, &label, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != "40 %" || label != "Paused" {
+		t.Fatalf("the dashboard shows %q %q, want 40 %% Paused", before, label)
+	}
+	// Resumed (as by another editor): the bar follows without a reload.
+	if _, err := store.Resume(context.Background(), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Run(ctx,
+		chromedp.Poll(`document.querySelector("`+item+` .sending-pct").textContent === "100 %"`, nil, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.Text(item+` .sending-pct`, &after, chromedp.ByQuery),
+		// The bar has moved all the way (it eases into place).
+		chromedp.Poll(`(function () {
+			var bar = document.querySelector("`+item+` .bar");
+			return bar.getAttribute("aria-valuenow") === "100" &&
+				bar.querySelector(".bar-sent").getBoundingClientRect().width >= bar.getBoundingClientRect().width - 1;
+		})()`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != "100 %" {
+		t.Fatalf("the dashboard shows %q after resuming", after)
+	}
+	got := caughtBy(p.smtp, "March notes")
+	if len(got) != 6 {
+		t.Fatalf("after resuming, %d of the 6 left got it: %v", len(got), got)
+	}
+}
