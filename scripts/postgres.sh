@@ -47,6 +47,7 @@ END
 \$\$;
 -- DROP DATABASE ... WITH (FORCE) in the tests must be able to end an autovacuum
 -- worker that happens to be connected to a test database.
+SET client_min_messages = warning;
 GRANT pg_signal_backend TO $role;
 SQL
 if [ "$(as_postgres psql -tAq -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$database'")" != 1 ]; then
