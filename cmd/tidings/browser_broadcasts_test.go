@@ -128,11 +128,13 @@ func TestBrowser_ScheduleBroadcast(t *testing.T) {
 	var audience, notice string
 	err = chromedp.Run(ctx,
 		chromedp.Click(`button[name="action"][value="save"]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#audience-count`, chromedp.ByQuery),
-		chromedp.Text(`#audience-count`, &audience, chromedp.ByQuery),
-		chromedp.Click(`#send-test`, chromedp.ByQuery),
-		waitUntil(`(document.querySelector(".notice") || {}).textContent.startsWith("A test copy")`, 15*time.Second),
-		chromedp.Text(`.notice`, &notice, chromedp.ByQuery),
+		// Each click loads a new page: read it with one script each, so a
+		// node of the page before is never used.
+		waitUntil(`!!document.querySelector("#audience-count") && !!document.querySelector("#send-test")`, 15*time.Second),
+		chromedp.Evaluate(`document.querySelector("#audience-count").textContent.trim()`, &audience),
+		chromedp.Evaluate(`document.querySelector("#send-test").click()`, nil),
+		waitUntil(`(document.querySelector(".notice") || {textContent: ""}).textContent.startsWith("A test copy")`, 15*time.Second),
+		chromedp.Evaluate(`document.querySelector(".notice").textContent`, &notice),
 	)
 	if err != nil {
 		t.Fatal(err)
