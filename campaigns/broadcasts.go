@@ -477,23 +477,42 @@ func broadcastByID(ctx context.Context, tx *sqlx.Tx, id int64, lock bool) (*broa
 // outbox_broadcast_once makes a row for a subscriber at most once whatever
 // happens. It returns the number of rows queued.
 func startBroadcast(ctx context.Context, tx *sqlx.Tx, b *broadcastRow, now time.Time) (int64, error) {
-	// The joins below hash a million rows for a big list; with the default
-	// work_mem they spill to disk in batches, which also scatters the order
+	// The join below hashes a million rows for a big list; with the default
+	// work_mem it spills to disk in batches, which also scatters the order
 	// the rows arrive in, and so where the outbox's indexes are written.
 	if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '128MB'`); err != nil {
 		return 0, fmt.Errorf("campaigns: start broadcast %d: %w", b.ID, err)
 	}
+	// Only startBroadcast queues a broadcast's rows, and only under the
+	// broadcast's row lock, which is held here; so unless its status was
+	// changed by hand, nothing is queued for it yet, and the rows can go in
+	// without ON CONFLICT, whose speculative insertion costs a quarter of the
+	// time for a big list. Should a row be there after all, the unique index
+	// outbox_broadcast_once makes the INSERT fail and the start roll back
+	// rather than queue anyone twice; the check keeps the old way (skip who
+	// has it) for that case.
+	var queued bool
+	const exists = `
+		SELECT EXISTS (
+			SELECT 1
+			FROM outbox
+			WHERE broadcast_id = $1)`
+	if err := tx.GetContext(ctx, &queued, exists, b.ID); err != nil {
+		return 0, fmt.Errorf("campaigns: start broadcast %d: %w", b.ID, err)
+	}
 	// One statement for any number of recipients. tags && $4: any of the
 	// tags (the GIN index on subscribers.tags can serve it).
-	const q = `
+	q := `
 		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, broadcast_id, ref, priority, status, due_at, created_at, updated_at)
 		SELECT 'broadcast', m.subscriber_id, m.subscription_id, m.list_id, $1, 0, 2, 'queued', $3, $3, $3
 		FROM mailable_subscriptions m
-		JOIN subscribers r ON r.id = m.subscriber_id
 		WHERE m.list_id = $2
-		  AND (cardinality($4::text[]) = 0 OR r.tags && $4::text[])
-		  AND NOT (r.tags && $5::text[])
+		  AND (cardinality($4::text[]) = 0 OR m.tags && $4::text[])
+		  AND NOT (m.tags && $5::text[])`
+	if queued {
+		q += `
 		ON CONFLICT DO NOTHING`
+	}
 	res, err := tx.ExecContext(ctx, q, b.ID, b.ListID, now, pq.Array(b.TagsInclude), pq.Array(b.TagsExclude))
 	if err != nil {
 		return 0, fmt.Errorf("campaigns: start broadcast %d: %w", b.ID, err)
@@ -557,8 +576,8 @@ func broadcastStats(ctx context.Context, tx *sqlx.Tx, b *Broadcast, now time.Tim
 
 	// Unsubscribes it caused: each unsubscribe from its list since it started,
 	// by one of its recipients, whose last message sent before it was this
-	// broadcast. events_list_at finds the unsubscribes, outbox_subscriber the
-	// messages before each.
+	// broadcast. events_list_at finds the unsubscribes, outbox_broadcast_once
+	// (which leads with subscriber_id) the messages before each.
 	if b.StartedAt != nil {
 		const unsubs = `
 			SELECT count(*)

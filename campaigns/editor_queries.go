@@ -112,7 +112,8 @@ func (s *Store) UpdateBonus(ctx context.Context, listID, id int64, u BonusUpdate
 // DeleteBonus removes bonus email id from the list; later bonuses move up.
 // Messages of it still queued are skipped. The outbox rows of messages already
 // sent are kept, detached from the bonus, because they are the subscriber's
-// history (the table's foreign key would otherwise delete them with it).
+// history (the outbox's ON DELETE CASCADE trigger would otherwise delete them
+// with it).
 // Returns ENOTFOUND for an unknown list or bonus.
 func (s *Store) DeleteBonus(ctx context.Context, listID, id int64) error {
 	tx, err := s.DB.BeginTxx(ctx, nil)

@@ -175,12 +175,14 @@ func stopSubscription(ctx context.Context, tx *sqlx.Tx, now time.Time, subscript
 	if _, err := tx.ExecContext(ctx, stop, subscriptionID, now); err != nil {
 		return err
 	}
+	// By subscriber too: outbox_broadcast_once finds a subscriber's rows.
 	const skip = `
 		UPDATE outbox
 		SET status = 'skipped',
 		    last_error = $3,
 		    updated_at = $2
-		WHERE subscription_id = $1
+		WHERE subscriber_id = (SELECT subscriber_id FROM subscriptions WHERE id = $1)
+		  AND subscription_id = $1
 		  AND status = 'queued'`
 	_, err := tx.ExecContext(ctx, skip, subscriptionID, now, why)
 	return err
