@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -154,7 +156,18 @@ func (a *app) close() {
 
 // serve runs the roles of cfg until ctx is done, then shuts down gracefully:
 // the HTTP server drains, the dispatcher finishes or releases what it holds.
+// gcPercent is the GOGC of a process that sends, unless GOGC is set.
+const gcPercent = 400
+
 func serve(ctx context.Context, cfg config, now func() time.Time, stdout io.Writer, logger *slog.Logger) error {
+	if cfg.Role != "web" && os.Getenv("GOGC") == "" {
+		// Sending allocates a message's worth of garbage per recipient, and at
+		// the default GOGC=100 the collector took a tenth of the sender's CPU.
+		// At 400 a broadcast to 40,000 went out about 15 % faster (make bench,
+		// three runs each way) for a peak of 41 MB instead of 27. GOGC in the
+		// environment still decides.
+		debug.SetGCPercent(gcPercent)
+	}
 	var ln net.Listener
 	if cfg.Role != "worker" {
 		var err error
