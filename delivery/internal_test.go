@@ -2,28 +2,26 @@ package delivery
 
 import (
 	"testing"
-
-	"github.com/wneessen/go-mail"
 )
 
 func TestAddressFailure(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		reason   mail.SendErrReason
+		reason   stage
 		enhanced string
 		want     bool
 	}{
-		{mail.ErrSMTPRcptTo, "5.1.1", true},
-		{mail.ErrSMTPRcptTo, "5.1.10", true},
-		{mail.ErrSMTPRcptTo, "5.2.1", true},
-		{mail.ErrSMTPDataClose, "5.1.1", true},
-		{mail.ErrSMTPRcptTo, "5.1.7", false}, // the sender's address
-		{mail.ErrSMTPRcptTo, "5.1.8", false},
-		{mail.ErrSMTPRcptTo, "5.2.2", false}, // mailbox full
-		{mail.ErrSMTPRcptTo, "5.7.1", false},
-		{mail.ErrSMTPRcptTo, "", false},
-		{mail.ErrSMTPMailFrom, "5.1.1", false}, // a reply to MAIL FROM is about us
-		{mail.ErrSMTPMailFrom, "5.1.8", false},
+		{stageRcpt, "5.1.1", true},
+		{stageRcpt, "5.1.10", true},
+		{stageRcpt, "5.2.1", true},
+		{stageEnd, "5.1.1", true},
+		{stageRcpt, "5.1.7", false}, // the sender's address
+		{stageRcpt, "5.1.8", false},
+		{stageRcpt, "5.2.2", false}, // mailbox full
+		{stageRcpt, "5.7.1", false},
+		{stageRcpt, "", false},
+		{stageMail, "5.1.1", false}, // a reply to MAIL FROM is about us
+		{stageMail, "5.1.8", false},
 	}
 	for _, tt := range tests {
 		if got := addressFailure(tt.reason, tt.enhanced); got != tt.want {

@@ -9,8 +9,6 @@ import (
 	netmail "net/mail"
 	"net/textproto"
 	"strings"
-
-	"github.com/wneessen/go-mail"
 )
 
 // Message is one rendered message to one recipient.
@@ -64,71 +62,10 @@ var reservedHeaders = map[string]bool{
 // AddressFailure without asking the relay.
 var errRecipient = errors.New("bad recipient address")
 
-// newMsg turns m into a go-mail message. Its errors describe a message that
-// can never be sent; those wrapping errRecipient are about the To address.
-func newMsg(m *Message) (*mail.Msg, error) {
-	msg := mail.NewMsg(mail.WithNoDefaultUserAgent())
-
-	from, err := bareAddress(m.FromEmail)
-	if err != nil {
-		return nil, fmt.Errorf("from address %q: %w", m.FromEmail, err)
-	}
-	msg.FromMailAddress(&netmail.Address{Name: m.FromName, Address: from})
-
-	to, err := bareAddress(m.To)
-	if err != nil {
-		return nil, fmt.Errorf("%w %q: %w", errRecipient, m.To, err)
-	}
-	// ToMailAddress, not AddToFormat: net/mail quotes or encodes any name, so
-	// a subscriber-supplied name cannot break the header (RFC 5322, RFC 2047).
-	msg.ToMailAddress(&netmail.Address{Name: m.ToName, Address: to})
-
-	if m.ReplyTo != "" {
-		a, err := netmail.ParseAddress(m.ReplyTo)
-		if err != nil {
-			return nil, fmt.Errorf("reply-to address %q: %w", m.ReplyTo, err)
-		}
-		msg.ReplyToMailAddress(a)
-	}
-
-	msg.Subject(m.Subject) // encoded as RFC 2047 words when not plain ASCII, so a line break cannot inject a header
-
-	id := m.MessageID
-	if id == "" {
-		_, domain, _ := strings.Cut(from, "@")
-		id = NewMessageID(domain)
-	}
-	if err := checkMessageID(id); err != nil {
-		return nil, fmt.Errorf("message id %q: %w", id, err)
-	}
-	msg.SetGenHeader(mail.HeaderMessageID, id)
-
-	for name, value := range m.Headers {
-		if err := checkHeader(name, value); err != nil {
-			return nil, err
-		}
-		msg.SetGenHeader(mail.Header(name), encodePhrase(value))
-	}
-
-	switch {
-	case m.Text != "" && m.HTML != "":
-		// multipart/alternative: the last part is the preferred one (RFC 2046 5.1.4).
-		msg.SetBodyString(mail.TypeTextPlain, m.Text)
-		msg.AddAlternativeString(mail.TypeTextHTML, m.HTML)
-	case m.Text != "":
-		msg.SetBodyString(mail.TypeTextPlain, m.Text)
-	case m.HTML != "":
-		msg.SetBodyString(mail.TypeTextHTML, m.HTML)
-	default:
-		return nil, errors.New("message has neither a text nor an HTML body")
-	}
-	return msg, nil
-}
-
 // encodePhrase RFC 2047-encodes only the phrase of a non-ASCII value of the
-// form `phrase <id>`, as in List-Id: "Grüße <weekly.example.com>". go-mail
-// would encode the whole value, and the <id> inside an encoded word is lost
-// to readers. Other values are left to go-mail.
+// form `phrase <id>`, as in List-Id: "Grüße <weekly.example.com>". Encoding
+// the whole value would hide the <id> inside an encoded word from readers.
+// Other values are left to encodeText.
 func encodePhrase(v string) string {
 	i := strings.LastIndex(v, "<")
 	if i <= 0 || !strings.HasSuffix(v, ">") || isASCII(v) || !isASCII(v[i:]) {

@@ -3,8 +3,10 @@ package delivery
 import (
 	"errors"
 	"fmt"
-
-	"github.com/wneessen/go-mail"
+	"net/textproto"
+	"regexp"
+	"strconv"
+	"strings"
 )
 
 // Status is the outcome of one send.
@@ -54,33 +56,60 @@ type Result struct {
 	// reply code and text. Also true when Message.To is not an address at all.
 	AddressFailure bool
 	// Err describes the failure; nil when sent. A relay's reply can be found
-	// with errors.As(err, **mail.SendError).
+	// with errors.As(err, **textproto.Error).
 	Err error
 }
 
-// classify turns the error of go-mail's SendWithSMTPClient into a Result, and
-// says whether the connection can carry another message.
-func classify(err error) (r Result, reusable bool) {
-	r = Result{Status: TempFailure, Err: fmt.Errorf("delivery: %w", err)}
-	var se *mail.SendError
-	if !errors.As(err, &se) {
+// stage is the step of a mail transaction that a failure happened at.
+type stage int
+
+const (
+	stageConn  stage = iota // before MAIL FROM: the connection is gone
+	stageMail               // MAIL FROM
+	stageRcpt               // RCPT TO
+	stageData               // the DATA command
+	stageWrite              // writing the message
+	stageEnd                // the reply to the end of the message
+)
+
+func (s stage) String() string {
+	switch s {
+	case stageConn:
+		return "connection"
+	case stageMail:
+		return "MAIL FROM"
+	case stageRcpt:
+		return "RCPT TO"
+	case stageData:
+		return "DATA"
+	case stageWrite:
+		return "message"
+	case stageEnd:
+		return "end of DATA"
+	}
+	return fmt.Sprintf("stage(%d)", int(s))
+}
+
+// enhancedRE finds an enhanced status code (RFC 3463) in a reply.
+var enhancedRE = regexp.MustCompile(`\b[245]\.\d{1,3}\.\d{1,3}\b`)
+
+// classify turns the error of a send that failed at st into a Result, and
+// says whether the connection can carry another message. esc says whether
+// the relay announced ENHANCEDSTATUSCODES (RFC 2034); only then is an
+// enhanced code read from its replies.
+func classify(st stage, err error, esc bool) (r Result, reusable bool) {
+	r = Result{Status: TempFailure, Err: fmt.Errorf("delivery: %s: %w", st, err)}
+	var reply *textproto.Error
+	if !errors.As(err, &reply) {
+		// No SMTP reply: EOF, reset, timeout, a garbled reply. Nothing says
+		// the message is bad: try again on a new connection.
 		return r, false
 	}
-	switch se.Reason {
-	case mail.ErrGetSender, mail.ErrGetRcpts, mail.ErrNoUnencoded:
-		// Nothing went to the relay: the message itself is at fault.
-		r.Status = PermFailure
-		return r, true
+	r.Code = reply.Code
+	if esc && strings.HasPrefix(reply.Msg, strconv.Itoa(r.Code/100)+".") {
+		r.Enhanced = enhancedRE.FindString(reply.Msg)
 	}
-	r.Code = se.ErrorCode()
-	r.Enhanced = se.EnhancedStatusCode()
 	switch {
-	case r.Code == 0:
-		// No SMTP reply: EOF, reset, timeout, a garbled reply. go-mail's
-		// IsTemp() is false for these (it only looks for a leading "4"), but
-		// nothing says the message is bad: try again on a new connection.
-		r.Enhanced = ""
-		return r, false
 	case r.Code == 421:
 		// "Service not available, closing transmission channel" (RFC 5321
 		// section 3.8): the relay is about to hang up.
@@ -89,14 +118,14 @@ func classify(err error) (r Result, reusable bool) {
 		return r, true
 	case r.Code >= 500 && r.Code < 600:
 		r.Status = PermFailure
-		r.AddressFailure = addressFailure(se.Reason, r.Enhanced)
+		r.AddressFailure = addressFailure(st, r.Enhanced)
 		return r, true
 	}
 	return r, false // a 2xx or 3xx where another reply was due: protocol confusion
 }
 
-// addressFailure reports whether a permanent failure, given at the stage
-// reason with the enhanced code enhanced, says the recipient address is bad.
+// addressFailure reports whether a permanent failure, given at stage st
+// with the enhanced code enhanced, says the recipient address is bad.
 //
 // Only enhanced codes count (RFC 3463): X.1.x "addressing status" for the
 // destination, and X.2.1 "mailbox disabled". A bare 550 is also used for
@@ -106,8 +135,8 @@ func classify(err error) (r Result, reusable bool) {
 // subscriber is worse than one more failed message. Replies to MAIL FROM are
 // about our sender address, and X.1.7, X.1.8 and X.1.11 (RFC 7505) are the
 // sender's codes, so they never count.
-func addressFailure(reason mail.SendErrReason, enhanced string) bool {
-	if reason == mail.ErrSMTPMailFrom {
+func addressFailure(st stage, enhanced string) bool {
+	if st == stageMail {
 		return false
 	}
 	switch enhanced {

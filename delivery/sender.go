@@ -208,7 +208,7 @@ func (c *Conn) drop() {
 // TempFailure wrapping ctx.Err(): the relay may or may not have taken the
 // message, which is what a temporary failure means to the caller.
 func (c *Conn) Send(ctx context.Context, m *Message) Result {
-	msg, err := newMsg(m)
+	data, from, to, err := compose(m, time.Now())
 	if err != nil {
 		return Result{Status: PermFailure, AddressFailure: errors.Is(err, errRecipient), Err: fmt.Errorf("delivery: %w", err)}
 	}
@@ -228,13 +228,12 @@ func (c *Conn) Send(ctx context.Context, m *Message) Result {
 			return dialFailure(err)
 		}
 	}
-	r, retry := c.send(ctx, msg)
+	r, retry := c.send(ctx, data, from, to)
 	if retry && reused && ctx.Err() == nil {
-		msg, _ = newMsg(m) // a fresh Msg: go-mail records the failure in the old one
 		if err := c.dial(ctx); err != nil {
 			return dialFailure(err)
 		}
-		r, _ = c.send(ctx, msg)
+		r, _ = c.send(ctx, data, from, to)
 	}
 	return r
 }
@@ -251,44 +250,27 @@ func dialFailure(err error) Result {
 	return r
 }
 
-// send sends msg over the current connection and says whether a failure
-// happened before the relay could have taken anything, so a retry on a new
-// connection is safe.
-func (c *Conn) send(ctx context.Context, msg *mail.Msg) (r Result, retry bool) {
+// send sends the message data from from to to over the current connection
+// and says whether a failure happened before the relay could have taken
+// anything, so a retry on a new connection is safe.
+func (c *Conn) send(ctx context.Context, data []byte, from, to string) (r Result, retry bool) {
 	raw := c.raw
 	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
-	err := c.s.client.SendWithSMTPClient(c.client, msg)
+	st, err := c.transact(data, from, to)
 	if !stop() {
-		// ctx ended and the connection is (being) closed under go-mail.
+		// ctx ended and the connection is (being) closed under the send.
 		c.drop()
-		if msg.IsDelivered() {
+		if err == nil {
 			return Result{Status: Sent}, false
 		}
-		cause := ctx.Err()
-		if err != nil {
-			cause = fmt.Errorf("%w (%w)", cause, err)
-		}
-		return Result{Status: TempFailure, Err: fmt.Errorf("delivery: %w", cause)}, false
+		return Result{Status: TempFailure, Err: fmt.Errorf("delivery: %w (%s: %w)", ctx.Err(), st, err)}, false
 	}
-	if err == nil || msg.IsDelivered() {
-		// IsDelivered with an error: the relay took the message and what
-		// failed came after it; the connection is suspect.
-		if err != nil {
-			c.drop()
-		}
+	if err == nil {
 		return Result{Status: Sent}, false
 	}
-
-	r, reusable := classify(err)
-	var se *mail.SendError
-	if errors.As(err, &se) {
-		switch {
-		case se.Reason == mail.ErrConnCheck:
-			retry = true
-		case se.Reason == mail.ErrSMTPMailFrom && (r.Code == 0 || r.Code == 421):
-			retry = true
-		}
-	}
+	esc, _ := c.client.Extension("ENHANCEDSTATUSCODES")
+	r, reusable := classify(st, err, esc)
+	retry = st == stageConn || (st == stageMail && (r.Code == 0 || r.Code == 421))
 	if reusable {
 		// Leave the connection ready for the next message whatever stage the
 		// failure happened at. If even RSET fails, the connection is gone.
@@ -300,6 +282,51 @@ func (c *Conn) send(ctx context.Context, msg *mail.Msg) (r Result, retry bool) {
 		c.drop()
 	}
 	return r, retry
+}
+
+// transact runs one mail transaction (RFC 5321 section 3.3) over the current
+// connection: MAIL FROM and RCPT TO through go-mail, then DATA, whose
+// content data (from compose) is written as it is, since it needs no dot
+// stuffing, followed by the terminating dot. It returns the stage that
+// failed with its error.
+func (c *Conn) transact(data []byte, from, to string) (stage, error) {
+	cl := c.client
+	if !cl.HasConnection() {
+		return stageConn, errors.New("no connection")
+	}
+	if err := cl.UpdateDeadline(c.s.timeout); err != nil {
+		return stageConn, err
+	}
+	if err := cl.Mail(from); err != nil {
+		return stageMail, err
+	}
+	if err := cl.Rcpt(to); err != nil {
+		return stageRcpt, err
+	}
+	t := cl.Text
+	id, err := t.Cmd("DATA")
+	if err != nil {
+		return stageData, err
+	}
+	t.StartResponse(id)
+	_, _, err = t.ReadResponse(354)
+	t.EndResponse(id)
+	if err != nil {
+		return stageData, err
+	}
+	if _, err := t.W.Write(data); err != nil {
+		return stageWrite, err
+	}
+	if _, err := t.W.WriteString(".\r\n"); err != nil {
+		return stageWrite, err
+	}
+	if err := t.W.Flush(); err != nil {
+		return stageWrite, err
+	}
+	if _, _, err := t.ReadResponse(250); err != nil {
+		return stageEnd, err
+	}
+	return stageEnd, nil
 }
 
 // Close ends the connection politely with QUIT. The Conn cannot be used

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"mime"
 	"net"
+	"net/textproto"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,7 +22,6 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
-	"github.com/wneessen/go-mail"
 
 	"github.com/tidings/tidings/delivery"
 	"github.com/tidings/tidings/delivery/mailcatch"
@@ -294,9 +294,9 @@ func TestConn_Send_Classify(t *testing.T) {
 			if (r.Err == nil) != (tt.status == delivery.Sent) {
 				t.Errorf("Send to %q: Err = %v", tt.to, r.Err)
 			}
-			var se *mail.SendError
-			if tt.status != delivery.Sent && !errors.As(r.Err, &se) {
-				t.Errorf("Send to %q: Err %v does not hold a *mail.SendError", tt.to, r.Err)
+			var reply *textproto.Error
+			if tt.status != delivery.Sent && (!errors.As(r.Err, &reply) || reply.Code != tt.code) {
+				t.Errorf("Send to %q: Err %v does not hold the relay's reply", tt.to, r.Err)
 			}
 			// Whatever happened, the same Conn sends the next message.
 			if r := c.Send(context.Background(), newMessage("ok@example.org")); r.Status != delivery.Sent {

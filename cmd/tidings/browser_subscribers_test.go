@@ -147,7 +147,9 @@ func TestBrowser_SearchSubscriberAndSeeEvents(t *testing.T) {
 		chromedp.WaitVisible(`#q`, chromedp.ByQuery),
 		chromedp.SendKeys(`#q`, "hopper", chromedp.ByQuery),
 		chromedp.Submit(`#q`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#subscribers td.sub-email a`, chromedp.ByQuery),
+		// The list before the search has the same rows: wait for the page
+		// of the search itself, then read it with one script.
+		waitUntil(`location.search.includes("q=hopper") && !!document.querySelector("#subscribers td.sub-email a")`, 15*time.Second),
 		chromedp.Evaluate(`[...document.querySelectorAll("#subscribers td.sub-email")].map(e => e.textContent)`, &found),
 	)
 	if err != nil {

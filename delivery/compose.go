@@ -1,0 +1,210 @@
+package delivery
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"mime"
+	netmail "net/mail"
+	"slices"
+	"strings"
+	"time"
+)
+
+// compose writes m as an Internet message (RFC 5322, MIME), ready for DATA:
+// lines end in CRLF, and no line starts with a dot, so it needs no dot
+// stuffing (RFC 5321 section 4.5.2). The bodies are quoted-printable (RFC
+// 2045 section 6.7), so every line is 7-bit and at most 76 characters long.
+// It returns the envelope sender and recipient too. Its errors describe a
+// message that can never be sent; those wrapping errRecipient are about the
+// To address.
+//
+// Tidings writes its messages itself rather than with go-mail's Msg, which
+// encodes a message through several layers of writers and then goes through
+// a byte-at-a-time dot-stuffing writer: together a third of a sending
+// worker's CPU. go-mail still carries them (connection, STARTTLS, AUTH,
+// MAIL, RCPT).
+func compose(m *Message, date time.Time) (data []byte, from, to string, err error) {
+	from, err = bareAddress(m.FromEmail)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("from address %q: %w", m.FromEmail, err)
+	}
+	to, err = bareAddress(m.To)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("%w %q: %w", errRecipient, m.To, err)
+	}
+	var replyTo string
+	if m.ReplyTo != "" {
+		a, err := netmail.ParseAddress(m.ReplyTo)
+		if err != nil {
+			return nil, "", "", fmt.Errorf("reply-to address %q: %w", m.ReplyTo, err)
+		}
+		replyTo = a.String()
+	}
+	id := m.MessageID
+	if id == "" {
+		_, domain, _ := strings.Cut(from, "@")
+		id = NewMessageID(domain)
+	}
+	if err := checkMessageID(id); err != nil {
+		return nil, "", "", fmt.Errorf("message id %q: %w", id, err)
+	}
+	names := make([]string, 0, len(m.Headers))
+	for name, value := range m.Headers {
+		if err := checkHeader(name, value); err != nil {
+			return nil, "", "", err
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names) // the same message is written the same way
+	if m.Text == "" && m.HTML == "" {
+		return nil, "", "", errors.New("message has neither a text nor an HTML body")
+	}
+
+	b := make([]byte, 0, 1024+(len(m.Text)+len(m.HTML))*11/10)
+	header := func(name, value string) {
+		b = append(b, name...)
+		b = append(b, ": "...)
+		b = append(b, value...)
+		b = append(b, "\r\n"...)
+	}
+	header("Date", date.Format(time.RFC1123Z))
+	// net/mail quotes or encodes any name, so a subscriber-supplied name
+	// cannot break the header (RFC 5322, RFC 2047).
+	header("From", (&netmail.Address{Name: m.FromName, Address: from}).String())
+	header("To", (&netmail.Address{Name: m.ToName, Address: to}).String())
+	if replyTo != "" {
+		header("Reply-To", replyTo)
+	}
+	header("Subject", encodeText(m.Subject))
+	header("Message-ID", id)
+	for _, name := range names {
+		header(name, encodeText(encodePhrase(m.Headers[name])))
+	}
+	header("MIME-Version", "1.0")
+
+	part := func(contentType, body string) {
+		header("Content-Type", contentType+"; charset=UTF-8")
+		header("Content-Transfer-Encoding", "quoted-printable")
+		b = append(b, "\r\n"...)
+		b = appendQP(b, body)
+	}
+	switch {
+	case m.Text != "" && m.HTML != "":
+		// multipart/alternative: the last part is the preferred one (RFC 2046
+		// section 5.1.4). "=_" cannot occur in quoted-printable text, so the
+		// boundary cannot occur in the parts.
+		var r [12]byte
+		_, _ = rand.Read(r[:]) // never fails: crypto/rand crashes the program instead
+		boundary := "=_" + hex.EncodeToString(r[:])
+		header("Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
+		b = append(b, "\r\n--"+boundary+"\r\n"...)
+		part("text/plain", m.Text)
+		b = append(b, "\r\n--"+boundary+"\r\n"...)
+		part("text/html", m.HTML)
+		b = append(b, "\r\n--"+boundary+"--\r\n"...)
+	case m.Text != "":
+		part("text/plain", m.Text)
+	default:
+		part("text/html", m.HTML)
+	}
+	if b[len(b)-1] != '\n' {
+		b = append(b, "\r\n"...) // DATA ends with a line of its own
+	}
+	return b, from, to, nil
+}
+
+// encodeText returns a header value as it may be written: as it is when it
+// is printable ASCII, else as RFC 2047 encoded words, one folded line each.
+// A line break in the value is encoded too, so it cannot start a new field.
+// (Readers drop spaces around a value, as they would anyway.)
+func encodeText(v string) string {
+	if isPrintableASCII(v) {
+		return v
+	}
+	return strings.ReplaceAll(mime.QEncoding.Encode("UTF-8", v), "?= =?", "?=\r\n =?")
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// qpMaxLine is the longest line of quoted-printable text, without its CRLF
+// (RFC 2045 section 6.7, rule 5).
+const qpMaxLine = 76
+
+const upperHex = "0123456789ABCDEF"
+
+// appendQP appends s to b encoded as quoted-printable. Line breaks ("\n" or
+// "\r\n") become CRLF; longer lines are broken with soft line breaks. Beyond
+// what RFC 2045 asks, a dot or an "F" that would start a line is encoded too,
+// so that no line needs dot stuffing and none reads "From " to an mbox
+// writer. A line break at the end of s is kept; none is added (in a
+// multipart body, the CRLF before a boundary belongs to the boundary).
+func appendQP(b []byte, s string) []byte {
+	n := 0 // length of the current output line
+	// room starts a new line with a soft break unless w more characters and
+	// the soft break's "=" fit on this one (rule 5).
+	room := func(w int) {
+		if n+w > qpMaxLine-1 {
+			b = append(b, '=', '\r', '\n')
+			n = 0
+		}
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c == '\n' {
+			b = append(b, '\r', '\n')
+			n, i = 0, i+1
+			continue
+		}
+		if c == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+			i++ // the "\n" makes the line break
+			continue
+		}
+		if qpLiteral[c] {
+			room(1)
+			if n == 0 && (c == '.' || c == 'F') {
+				b = append(b, '=', upperHex[c>>4], upperHex[c&0x0f])
+				n, i = 3, i+1
+				continue
+			}
+			// As many literal characters as fit on the line, at once.
+			j, end := i, min(len(s), i+qpMaxLine-1-n)
+			for j < end && qpLiteral[s[j]] {
+				j++
+			}
+			if j == len(s) || s[j] == '\n' || (s[j] == '\r' && j+1 < len(s) && s[j+1] == '\n') {
+				// Whitespace may not end a line (rule 3): it is encoded below.
+				for j > i && (s[j-1] == ' ' || s[j-1] == '\t') {
+					j--
+				}
+			}
+			if j > i {
+				b = append(b, s[i:j]...)
+				n, i = n+j-i, j
+				continue
+			}
+		}
+		room(3)
+		b = append(b, '=', upperHex[c>>4], upperHex[c&0x0f])
+		n, i = n+3, i+1
+	}
+	return b
+}
+
+// qpLiteral says which bytes quoted-printable may leave as they are: the
+// printable ASCII characters but "=", and space and tab (rules 2 and 3).
+var qpLiteral = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = c != '='
+	}
+	t[' '], t['\t'] = true, true
+	return t
+}()
