@@ -623,3 +623,89 @@ func TestStatus_String(t *testing.T) {
 		}
 	}
 }
+
+// TestConn_Send_NoPipelining: with a relay that does not offer PIPELINING,
+// each command waits for the reply to the one before, and a refusal at RCPT
+// is reported as such. The relay here is scripted by hand: it fails the test
+// if a command arrives before its reply to the last one was read.
+func TestConn_Send_NoPipelining(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	got := make(chan string, 4)
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		tp := textproto.NewConn(conn)
+		reply := func(s string) { _ = tp.PrintfLine("%s", s) }
+		reply("220 scripted")
+		var data strings.Builder
+		for {
+			line, err := tp.ReadLine()
+			if err != nil {
+				return
+			}
+			// A pipelining client would have sent more already.
+			if n := tp.R.Buffered(); n > 0 {
+				got <- "pipelined after " + line
+				return
+			}
+			cmd := strings.ToUpper(line)
+			switch {
+			case strings.HasPrefix(cmd, "EHLO"):
+				reply("250-scripted")
+				reply("250 8BITMIME")
+			case strings.HasPrefix(cmd, "MAIL FROM:") && !strings.HasPrefix(cmd, "MAIL FROM:<"),
+				strings.HasPrefix(cmd, "RCPT TO:") && !strings.HasPrefix(cmd, "RCPT TO:<"):
+				got <- "no angle brackets: " + line
+				reply("501 syntax")
+			case strings.HasPrefix(cmd, "MAIL FROM:"):
+				reply("250 ok")
+			case cmd == "RCPT TO:<NOBODY@EXAMPLE.ORG>":
+				reply("550 no such user")
+			case strings.HasPrefix(cmd, "RCPT TO:"):
+				reply("250 ok")
+			case cmd == "DATA":
+				reply("354 go on")
+				lines, err := tp.ReadDotLines()
+				if err != nil {
+					return
+				}
+				data.WriteString(strings.Join(lines, "\n"))
+				reply("250 taken")
+				got <- data.String()
+				data.Reset()
+			case cmd == "RSET":
+				reply("250 ok")
+			case cmd == "QUIT":
+				reply("221 bye")
+				return
+			default:
+				reply("502 not here")
+			}
+		}
+	}()
+	c := MustDial(t, MustSender(t, "smtp://"+l.Addr().String()+"?tls=none"))
+	if r := c.Send(context.Background(), newMessage("ann@example.org")); r.Status != delivery.Sent {
+		t.Fatalf("Send = %+v, want Sent", r)
+	}
+	if msg := <-got; !strings.Contains(msg, "Hello in text.") || !strings.Contains(msg, "To: ") {
+		t.Fatalf("relay got %q", msg)
+	}
+	r := c.Send(context.Background(), newMessage("nobody@example.org"))
+	if r.Status != delivery.PermFailure || r.Code != 550 {
+		t.Fatalf("Send to a refused address = %+v, want a 550", r)
+	}
+	if r := c.Send(context.Background(), newMessage("bob@example.org")); r.Status != delivery.Sent {
+		t.Fatalf("Send after a refusal = %+v, want Sent", r)
+	}
+	if msg := <-got; strings.HasPrefix(msg, "pipelined") {
+		t.Fatal(msg)
+	}
+}
