@@ -25,7 +25,7 @@ import (
 // Dispatcher defaults.
 const (
 	DefaultWorkers      = 10
-	DefaultDispatchSize = 100
+	DefaultDispatchSize = 400 // against 100: a broadcast went out about 10 % faster (make bench N=40000, two runs each)
 	DefaultLease        = 5 * time.Minute
 	DefaultMaxAttempts  = 8
 	DefaultPollInterval = time.Second
