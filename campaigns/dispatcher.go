@@ -418,7 +418,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, items []Item) []outcome {
 			defer d.putConn(conn)
 			for i := range jobs {
 				it := &items[i]
-				if ctx.Err() != nil || d.wait(ctx) != nil {
+				if ctx.Err() != nil || d.wait(ctx) != nil || d.expiring(it) {
 					// Not started: released for another dispatcher, untouched.
 					outcomes[i] = released(it)
 					continue
@@ -680,6 +680,12 @@ func (d *Dispatcher) bounce(ctx context.Context, outcomes []outcome) {
 func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.Close()
 	size := cmp.Or(d.BatchSize, DefaultDispatchSize)
+	if d.Rate > 0 {
+		// Claim no more than goes out in a quarter of the lease at this rate,
+		// so that what waits in the pipeline is sent long before its lease
+		// runs out (see expiring).
+		size = max(1, min(size, int(d.Rate*cmp.Or(d.Lease, DefaultLease).Seconds()/4)))
+	}
 	claimed := make(chan *Item, size)    // waiting for a worker
 	outcomes := make(chan outcome, size) // waiting to be recorded
 
@@ -695,7 +701,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			conn := d.takeConn()
 			defer d.putConn(conn)
 			for it := range claimed {
-				if ctx.Err() != nil || d.wait(ctx) != nil {
+				if ctx.Err() != nil || d.wait(ctx) != nil || d.expiring(it) {
 					outcomes <- released(it)
 					continue
 				}
@@ -734,6 +740,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	close(outcomes)
 	<-recorded
 	return nil
+}
+
+// expiring reports whether it has waited so long since its claim that less
+// than a quarter of its lease is left: too little to send it and record the
+// outcome before another dispatcher may claim it again. Such an item is
+// released rather than sent, so that it is never sent under two claims.
+func (d *Dispatcher) expiring(it *Item) bool {
+	return !d.now().Before(it.LeaseUntil.Add(-cmp.Or(d.Lease, DefaultLease) / 4))
 }
 
 // released is the outcome of an item claimed but not sent: it is queued
