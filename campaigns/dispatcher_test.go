@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -607,5 +608,40 @@ func TestDispatcher_Rate(t *testing.T) {
 	}
 	if took := time.Since(start); took < 250*time.Millisecond {
 		t.Fatalf("6 messages at 20/s took %s", took)
+	}
+}
+
+// TestDispatcher_LeaseNearlyOut: an item that waited in the dispatcher until
+// less than a quarter of its lease was left is released, not sent, so it can
+// never go out under two claims; claimed again, it goes out once.
+func TestDispatcher_LeaseNearlyOut(t *testing.T) {
+	t.Parallel()
+	e := newMailEnv(t, "2026-03-02T10:00:00Z")
+	list := MustList(t, e.db, listOpts{slug: "coach", welcomeSubject: "Welcome", welcomeBody: "Hi"})
+	mustConfirmMany(t, e.env, list, 3, "UTC")
+	d := e.dispatcher(t)
+	d.Lease = time.Minute
+	// The claim sees 10:00:00; the workers, 46 s later.
+	var calls atomic.Int32
+	start := e.clock.Now()
+	d.Now = func() time.Time {
+		if calls.Add(1) == 1 {
+			return start
+		}
+		return start.Add(46 * time.Second)
+	}
+	if got := mustRunOnce(t, d); got != 0 {
+		t.Fatalf("processed %d, want 0: all released", got)
+	}
+	if got := e.catch.Caught(); got != 0 {
+		t.Fatalf("caught %d, want none", got)
+	}
+	var queued int
+	if err := e.db.Get(&queued, `SELECT count(*) FROM outbox WHERE status = 'queued' AND attempts = 0 AND lease_until IS NULL`); err != nil || queued != 3 {
+		t.Fatalf("%d queued again untouched (%v), want 3", queued, err)
+	}
+	d.Now = e.clock.Now
+	if got := drain(t, d); got != 3 || e.catch.Caught() != 3 {
+		t.Fatalf("sent %d, caught %d, want 3 once each", got, e.catch.Caught())
 	}
 }
