@@ -146,15 +146,7 @@ func queueConfirmed(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscribe
 		SET next_step_id = n.id,
 		    next_due_at = tidings_next_due(e.anchor_at, e.timezone, n.delay_days, n.send_time, n.weekdays)
 		FROM enrollments e2
-		LEFT JOIN LATERAL (
-			SELECT s.id, s.delay_days, s.send_time, s.weekdays
-			FROM steps s
-			WHERE s.list_id = e2.list_id
-			  AND s.deleted_at IS NULL
-			  AND s.position > e2.last_position
-			ORDER BY s.position, s.id
-			LIMIT 1
-		) n ON true
+		LEFT JOIN LATERAL tidings_step_after(e2.list_id, e2.last_position) n ON true
 		WHERE e.subscription_id = $1
 		  AND e2.subscription_id = e.subscription_id`
 	_, err := tx.ExecContext(ctx, next, e.SubscriptionID)

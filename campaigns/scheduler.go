@@ -235,15 +235,7 @@ func (s *Scheduler) tickBatch(ctx context.Context, now time.Time, size int) (que
 			       n.id AS step_id, n.delay_days, n.send_time, n.weekdays,
 			       tidings_next_due(d.next_due_at, d.timezone, n.delay_days, n.send_time, n.weekdays) AS on_time
 			FROM due d
-			LEFT JOIN LATERAL (
-				SELECT s.id, s.delay_days, s.send_time, s.weekdays
-				FROM steps s
-				WHERE s.list_id = d.list_id
-				  AND s.deleted_at IS NULL
-				  AND s.position > d.position
-				ORDER BY s.position, s.id
-				LIMIT 1
-			) n ON true
+			LEFT JOIN LATERAL tidings_step_after(d.list_id, d.position) n ON true
 			WHERE d.gap_until IS NULL
 		),
 		advanced AS (

@@ -575,15 +575,7 @@ func moveEnrollments(ctx context.Context, tx *sqlx.Tx, now time.Time, listID, re
 		WITH moved AS (
 			SELECT e.subscription_id, n.id AS step_id, n.delay_days, n.send_time, n.weekdays
 			FROM enrollments e
-			LEFT JOIN LATERAL (
-				SELECT s.id, s.delay_days, s.send_time, s.weekdays
-				FROM steps s
-				WHERE s.list_id = e.list_id
-				  AND s.deleted_at IS NULL
-				  AND s.position > e.last_position
-				ORDER BY s.position, s.id
-				LIMIT 1
-			) n ON true
+			LEFT JOIN LATERAL tidings_step_after(e.list_id, e.last_position) n ON true
 			WHERE e.list_id = $1
 			  AND e.stopped_at IS NULL
 			  AND (e.next_step_id IS DISTINCT FROM n.id OR e.next_step_id = $3)
