@@ -121,9 +121,40 @@ func compose(m *Message, date time.Time) (data []byte, from, to string, err erro
 // (Readers drop spaces around a value, as they would anyway.)
 func encodeText(v string) string {
 	if isPrintableASCII(v) {
-		return v
+		return fold(v)
 	}
 	return strings.ReplaceAll(mime.QEncoding.Encode("UTF-8", v), "?= =?", "?=\r\n =?")
+}
+
+// foldAt is the length after which fold breaks a header value, leaving room
+// for the field name on the first line (RFC 5322 section 2.1.1 asks for lines
+// of at most 78 characters).
+const foldAt = 64
+
+// fold breaks a long header value into lines at spaces (RFC 5322 section
+// 2.2.3): a line break before a space, which readers remove again. A run
+// without spaces longer than a line stays whole; lines may be 998 long.
+func fold(v string) string {
+	if len(v) <= foldAt {
+		return v
+	}
+	var b strings.Builder
+	line := 0
+	for len(v) > 0 {
+		// The next word, with the space before it.
+		i := 1 + strings.IndexByte(v[min(1, len(v)):], ' ')
+		if i == 0 {
+			i = len(v)
+		}
+		if line > 0 && line+i > foldAt && v[0] == ' ' {
+			b.WriteString("\r\n")
+			line = 0
+		}
+		b.WriteString(v[:i])
+		line += i
+		v = v[i:]
+	}
+	return b.String()
 }
 
 func isPrintableASCII(s string) bool {

@@ -230,6 +230,35 @@ func TestCompose_Random(t *testing.T) {
 	}
 }
 
+// TestFold: long header values are folded at spaces into lines of at most
+// 78 characters with their field name, and read back as they were.
+func TestFold(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{
+		"short",
+		strings.Repeat("word ", 60) + "end",
+		"  leading and  double  spaces " + strings.Repeat("x", 100) + " after a long run " + strings.Repeat("y ", 50),
+		strings.Repeat("z", 200),
+	} {
+		folded := fold(v)
+		for i, line := range strings.Split(folded, "\r\n") {
+			if len("Subject: "+line) > 78 && strings.Contains(strings.TrimSpace(line), " ") {
+				t.Errorf("line %d of %q is %d long: %q", i, v, len(line), line)
+			}
+			if i > 0 && !strings.HasPrefix(line, " ") {
+				t.Errorf("line %d does not start with a space: %q", i, line)
+			}
+		}
+		if got := strings.ReplaceAll(folded, "\r\n", ""); got != v {
+			t.Errorf("unfolded %q, want %q", got, v)
+		}
+		m, err := netmail.ReadMessage(strings.NewReader("Subject: " + folded + "\r\n\r\nbody"))
+		if err != nil || m.Header.Get("Subject") != strings.TrimSpace(v) {
+			t.Errorf("read back %q (%v), want %q", m.Header.Get("Subject"), err, v)
+		}
+	}
+}
+
 // TestCompose_Refused: a message that can never be sent is refused before
 // anything is written, and a bad To says so.
 func TestCompose_Refused(t *testing.T) {
