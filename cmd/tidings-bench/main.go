@@ -432,6 +432,11 @@ func sendRawBytes(ctx context.Context, sinkAddr string, n, conns int) error {
 	}
 	data := buf.Bytes()
 	return onConns(ctx, host, port, n, conns, func(_ *mail.Client, sc *smtp.Client, i int64) error {
+		// As go-mail's own send does: the deadline set when connecting would
+		// otherwise end a long run.
+		if err := sc.UpdateDeadline(mail.DefaultTimeout); err != nil {
+			return err
+		}
 		if err := sc.Mail("bench@tidings.localhost"); err != nil {
 			return err
 		}
