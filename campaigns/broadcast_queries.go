@@ -142,15 +142,7 @@ func (s *Store) BroadcastFigures(ctx context.Context, ids []int64) (map[int64]*B
 		)
 		SELECT b.id, count(*)
 		FROM ev
-		CROSS JOIN LATERAL (
-			SELECT o.broadcast_id
-			FROM outbox o
-			WHERE o.subscriber_id = ev.subscriber_id
-			  AND o.status = 'sent'
-			  AND o.sent_at <= ev.at
-			ORDER BY o.sent_at DESC, o.id DESC
-			LIMIT 1
-		) last
+		CROSS JOIN LATERAL tidings_last_sent(ev.subscriber_id, ev.at) last
 		JOIN started b ON b.id = last.broadcast_id
 		WHERE ev.list_id = b.list_id
 		  AND ev.at >= b.started_at

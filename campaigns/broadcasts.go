@@ -574,23 +574,16 @@ func broadcastStats(ctx context.Context, tx *sqlx.Tx, b *Broadcast, now time.Tim
 		st.EstimatedFinish = &t
 	}
 
-	// Unsubscribes it caused: each unsubscribe from its list since it started,
-	// by one of its recipients, whose last message sent before it was this
-	// broadcast. events_list_at finds the unsubscribes, outbox_broadcast_once
-	// (which leads with subscriber_id) the messages before each.
+	// Unsubscribes it caused: each unsubscribe from its list since it started
+	// whose subscriber's last message sent before it was this broadcast
+	// (tidings_last_sent, which the list of broadcasts counts by too).
+	// events_list_at finds the unsubscribes, outbox_broadcast_once (which
+	// leads with subscriber_id) the messages before each.
 	if b.StartedAt != nil {
 		const unsubs = `
 			SELECT count(*)
 			FROM events ev
-			CROSS JOIN LATERAL (
-				SELECT o.broadcast_id
-				FROM outbox o
-				WHERE o.subscriber_id = ev.subscriber_id
-				  AND o.status = 'sent'
-				  AND o.sent_at <= ev.at
-				ORDER BY o.sent_at DESC, o.id DESC
-				LIMIT 1
-			) last
+			CROSS JOIN LATERAL tidings_last_sent(ev.subscriber_id, ev.at) last
 			WHERE ev.list_id = $2
 			  AND ev.kind = 'unsubscribed'
 			  AND ev.at >= $3

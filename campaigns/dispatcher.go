@@ -195,27 +195,23 @@ func (d *Dispatcher) Claim(ctx context.Context, n int) ([]Item, error) {
 	return items, err
 }
 
-func (d *Dispatcher) claim(ctx context.Context, n int) (items []Item, skipped int, err error) {
-	if n <= 0 {
-		return nil, 0, nil
-	}
-	now := d.now()
-	lease := cmp.Or(d.Lease, DefaultLease)
-	// due: due queued rows but broadcasts' (priority 2, bulk, is theirs
-	//      alone), in the order of the outbox_claim index, which the scan
-	//      leaves at the first bulk row however many are queued.
-	// bulk: due queued rows of the sending broadcasts, in the same index's
-	//      order. It holds queued rows only, so a claim never reads what
-	//      was sent; it does read past the queued rows of a paused
-	//      broadcast that come before a sending one's.
-	// expired: rows whose claim expired (a dispatcher died), but not those
-	//      of a broadcast that is not sending.
-	// claimable: the first n of them all by priority, then due time, so
-	//      confirmations go first, then series mail, then broadcasts.
-	// checked: whether each may be mailed, and its content. MATERIALIZED,
-	//      or Postgres would inline it and run the check once for each
-	//      column of the UPDATE that reads it.
-	const q = `
+// claimQuery is the claim, run by runClaim with the time ($1), the most to
+// claim ($2) and the end of the lease ($3). Its parts:
+//   - due: due queued rows but broadcasts' (priority 2, bulk, is theirs
+//     alone), in the order of the outbox_claim index, which the scan leaves
+//     at the first bulk row however many are queued.
+//   - bulk: due queued rows of the sending broadcasts, in the same index's
+//     order. It holds queued rows only, so a claim never reads what was
+//     sent; it does read past the queued rows of a paused broadcast that
+//     come before a sending one's.
+//   - expired: rows whose claim expired (a dispatcher died), but not those
+//     of a broadcast that is not sending.
+//   - claimable: the first n of them all by priority, then due time, so
+//     confirmations go first, then series mail, then broadcasts.
+//   - checked: whether each may be mailed, and its content. MATERIALIZED,
+//     or Postgres would inline it and run the check once for each column
+//     of the UPDATE that reads it.
+const claimQuery = `
 		WITH due AS (
 			SELECT o.id, o.priority, o.due_at
 			FROM outbox o
@@ -307,7 +303,14 @@ func (d *Dispatcher) claim(ctx context.Context, n int) (items []Item, skipped in
 		          o.attempts, o.message_id, COALESCE(o.lease_until, $1) AS lease_until, r.email, r.name,
 		          k.subject, k.body, COALESCE(o.broadcast_id, 0) AS broadcast_id, k.content_id, k.content_at,
 		          l.slug AS list_slug, l.name AS list_name, l.from_name, l.from_email, l.reply_to, l.postal_address`
-	rows, err := d.runClaim(ctx, q, now, n, now.Add(lease))
+
+func (d *Dispatcher) claim(ctx context.Context, n int) (items []Item, skipped int, err error) {
+	if n <= 0 {
+		return nil, 0, nil
+	}
+	now := d.now()
+	lease := cmp.Or(d.Lease, DefaultLease)
+	rows, err := d.runClaim(ctx, now, n, now.Add(lease))
 	if err != nil {
 		return nil, 0, fmt.Errorf("campaigns: claim: %w", err)
 	}
@@ -326,7 +329,7 @@ func (d *Dispatcher) claim(ctx context.Context, n int) (items []Item, skipped in
 	return items, skipped, nil
 }
 
-// runClaim runs the claim q. The statement joins a dozen tables, and
+// runClaim runs claimQuery with args. The statement joins a dozen tables, and
 // planning it again for each batch took longer than running it (about 10 ms
 // against 4 for 100 rows, which made the planner Postgres's largest cost per
 // message). So it is prepared once and run with its generic plan: the
@@ -334,10 +337,10 @@ func (d *Dispatcher) claim(ctx context.Context, n int) (items []Item, skipped in
 // plan is made again whenever ANALYZE changes the tables' statistics.
 // plan_cache_mode is set for this transaction alone, so that no other
 // statement on the connection is planned that way.
-func (d *Dispatcher) runClaim(ctx context.Context, q string, args ...any) ([]Item, error) {
+func (d *Dispatcher) runClaim(ctx context.Context, args ...any) ([]Item, error) {
 	d.smu.Lock()
 	if d.claimStmt == nil {
-		stmt, err := d.DB.PreparexContext(ctx, q)
+		stmt, err := d.DB.PreparexContext(ctx, claimQuery)
 		if err != nil {
 			d.smu.Unlock()
 			return nil, err

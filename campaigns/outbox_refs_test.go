@@ -73,6 +73,35 @@ func TestOutbox_References(t *testing.T) {
 		}
 	})
 
+	// ErrUpdate: a reference changed to something missing is refused and
+	// changes nothing; one set to NULL (as DeleteBonus does) is let through.
+	t.Run("ErrUpdate", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, pgtest.MustOpenDB(t), "2026-03-02T10:00:00Z")
+		list := MustList(t, e.db, listOpts{slug: "coach"})
+		mustSubscribers(t, e.db, list, "reader", 1)
+		b := MustBroadcast(t, e.store, campaigns.Broadcast{List: "coach"})
+		if _, err := e.store.SendNow(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct{ set, constraint string }{
+			{"broadcast_id = 999999", "outbox_broadcast_ref"},
+			{"step_id = 999999", "outbox_step_ref"},
+			{"bonus_id = 999999", "outbox_bonus_ref"},
+			{"subscription_id = subscription_id + 1000", "outbox_subscription_ref"},
+		} {
+			_, err := e.db.Exec(`UPDATE outbox SET ` + tc.set)
+			var pqErr *pq.Error
+			if !errors.As(err, &pqErr) || pqErr.Code != "23503" || pqErr.Constraint != tc.constraint {
+				t.Errorf("SET %s: got %v, want foreign_key_violation of %s", tc.set, err, tc.constraint)
+			}
+		}
+		if got := broadcastRows(t, e.db, b.ID); got["queued"] != 1 || orphans(t, e.db) != 0 {
+			t.Fatalf("rows %v after refused updates, want 1 queued and no orphans", got)
+		}
+		e.db.MustExec(`UPDATE outbox SET broadcast_id = NULL`)
+	})
+
 	t.Run("Cascade", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, pgtest.MustOpenDB(t), "2026-03-02T10:00:00Z")

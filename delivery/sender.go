@@ -302,13 +302,13 @@ func (c *Conn) transact(data []byte, from, to string) (stage, error) {
 	}
 	t := cl.Text
 	if ok, _ := cl.Extension("PIPELINING"); ok {
-		mail := "MAIL FROM:<" + from + ">"
+		mailFrom := "MAIL FROM:<" + from + ">"
 		if utf8, _ := cl.Extension("SMTPUTF8"); utf8 && (!isASCII(from) || !isASCII(to)) {
-			mail += " SMTPUTF8"
+			mailFrom += " SMTPUTF8"
 		}
 		id := t.Next()
 		t.StartRequest(id)
-		_, err := t.W.WriteString(mail + "\r\nRCPT TO:<" + to + ">\r\nDATA\r\n")
+		_, err := t.W.WriteString(mailFrom + "\r\nRCPT TO:<" + to + ">\r\nDATA\r\n")
 		if err == nil {
 			err = t.W.Flush()
 		}

@@ -105,6 +105,40 @@ func startWorker(t *testing.T, dsn, smtpAddr string) *exec.Cmd {
 	return nil
 }
 
+// mustCrashSetup makes a database with a broadcast to n subscribers, and a
+// sink that catches twice that many messages.
+func mustCrashSetup(t *testing.T, n int) (*sqlx.DB, string, counter) {
+	t.Helper()
+	dsn := pgtest.MustCreateDB(t)
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	srv, err := mailcatch.StartWith("127.0.0.1:0", mailcatch.Options{MaxMessages: 2 * n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	seedBroadcast(t, db, n)
+	return db, dsn, counter{srv}
+}
+
+// mustAllReached waits up to two minutes for all n recipients to reach the
+// sink, and returns how many messages each got.
+func mustAllReached(t *testing.T, sink counter, n int) map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(sink.perRecipient()) < n && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	per := sink.perRecipient()
+	if len(per) != n {
+		t.Fatalf("%d of %d recipients got the broadcast after the restart", len(per), n)
+	}
+	return per
+}
+
 // waitCaught waits until the sink has caught at least n messages.
 func waitCaught(t *testing.T, sink counter, n int, within time.Duration) {
 	t.Helper()
@@ -125,21 +159,8 @@ func TestCrash_Kill(t *testing.T) {
 	}
 	t.Parallel()
 	const n = 3000
-	dsn := pgtest.MustCreateDB(t)
-	db, err := sqlx.Open("postgres", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	srv, err := mailcatch.StartWith("127.0.0.1:0", mailcatch.Options{MaxMessages: 2 * n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	sink := counter{srv}
-	seedBroadcast(t, db, n)
-
-	w := startWorker(t, dsn, srv.Addr())
+	db, dsn, sink := mustCrashSetup(t, n)
+	w := startWorker(t, dsn, sink.Addr())
 	waitCaught(t, sink, n/2, time.Minute)
 	w.Process.Signal(syscall.SIGKILL)
 	w.Wait()
@@ -149,15 +170,8 @@ func TestCrash_Kill(t *testing.T) {
 	}
 	t.Logf("killed after %d messages with %d in flight", sink.Caught(), inFlight)
 
-	startWorker(t, dsn, srv.Addr())
-	deadline := time.Now().Add(2 * time.Minute)
-	for len(sink.perRecipient()) < n && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	per := sink.perRecipient()
-	if len(per) != n {
-		t.Fatalf("%d of %d recipients got the broadcast after the restart", len(per), n)
-	}
+	startWorker(t, dsn, sink.Addr())
+	per := mustAllReached(t, sink, n)
 	dups := 0
 	for _, c := range per {
 		dups += c - 1
@@ -176,21 +190,8 @@ func TestCrash_Term(t *testing.T) {
 	}
 	t.Parallel()
 	const n = 2000
-	dsn := pgtest.MustCreateDB(t)
-	db, err := sqlx.Open("postgres", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	srv, err := mailcatch.StartWith("127.0.0.1:0", mailcatch.Options{MaxMessages: 2 * n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	sink := counter{srv}
-	seedBroadcast(t, db, n)
-
-	w := startWorker(t, dsn, srv.Addr())
+	db, dsn, sink := mustCrashSetup(t, n)
+	w := startWorker(t, dsn, sink.Addr())
 	waitCaught(t, sink, n/2, time.Minute)
 	w.Process.Signal(syscall.SIGTERM)
 	if err := w.Wait(); err != nil {
@@ -204,15 +205,8 @@ func TestCrash_Term(t *testing.T) {
 		t.Fatalf("%d messages still claimed after a clean stop", held)
 	}
 
-	startWorker(t, dsn, srv.Addr())
-	deadline := time.Now().Add(2 * time.Minute)
-	for len(sink.perRecipient()) < n && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	per := sink.perRecipient()
-	if len(per) != n {
-		t.Fatalf("%d of %d recipients got the broadcast after the restart", len(per), n)
-	}
+	startWorker(t, dsn, sink.Addr())
+	per := mustAllReached(t, sink, n)
 	for to, c := range per {
 		if c != 1 {
 			t.Fatalf("%s got the broadcast %d times after a clean stop", to, c)
