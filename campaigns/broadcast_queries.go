@@ -97,7 +97,6 @@ func (s *Store) BroadcastFigures(ctx context.Context, ids []int64) (map[int64]*B
 	const counts = `
 		SELECT b.id,
 		       count(o.id) FILTER (WHERE o.status = 'queued') AS queued,
-		       count(o.id) FILTER (WHERE o.status = 'sending') AS sending,
 		       count(o.id) FILTER (WHERE o.status = 'sent') AS sent,
 		       count(o.id) FILTER (WHERE o.status = 'failed') AS failed,
 		       count(o.id) FILTER (WHERE o.status = 'failed' AND o.temporary) AS retryable,
@@ -115,7 +114,7 @@ func (s *Store) BroadcastFigures(ctx context.Context, ids []int64) (map[int64]*B
 	for rows.Next() {
 		var id int64
 		st := &BroadcastStats{}
-		if err := rows.Scan(&id, &st.Queued, &st.Sending, &st.Sent, &st.Failed, &st.Retryable, &st.Skipped); err != nil {
+		if err := rows.Scan(&id, &st.Queued, &st.Sent, &st.Failed, &st.Retryable, &st.Skipped); err != nil {
 			return nil, fmt.Errorf("campaigns: broadcast figures: %w", err)
 		}
 		out[id] = st

@@ -64,8 +64,7 @@ type Broadcast struct {
 
 // BroadcastStats is how far a broadcast has got.
 type BroadcastStats struct {
-	Queued    int `json:"queued"`
-	Sending   int `json:"sending"` // claimed by a dispatcher right now
+	Queued    int `json:"queued"` // not sent yet, including those being sent right now
 	Sent      int `json:"sent"`
 	Failed    int `json:"failed"`
 	Retryable int `json:"retryable"` // failed only because their retries ran out: RetryFailed queues them again
@@ -383,7 +382,6 @@ func (s *Store) RetryFailed(ctx context.Context, id int64) (*Broadcast, error) {
 				    due_at = $2,
 				    attempts = 0,
 				    temporary = false,
-				    lease_until = NULL,
 				    updated_at = $2
 				WHERE broadcast_id = $1
 				  AND status = 'failed'
@@ -550,7 +548,6 @@ func broadcastStats(ctx context.Context, tx *sqlx.Tx, b *Broadcast, now time.Tim
 	}
 	const counts = `
 		SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
-		       count(*) FILTER (WHERE status = 'sending') AS sending,
 		       count(*) FILTER (WHERE status = 'sent') AS sent,
 		       count(*) FILTER (WHERE status = 'failed') AS failed,
 		       count(*) FILTER (WHERE status = 'failed' AND temporary) AS retryable,
@@ -559,17 +556,17 @@ func broadcastStats(ctx context.Context, tx *sqlx.Tx, b *Broadcast, now time.Tim
 		FROM outbox
 		WHERE broadcast_id = $1`
 	var c struct {
-		Queued, Sending, Sent, Failed, Retryable, Skipped, Recent int
+		Queued, Sent, Failed, Retryable, Skipped, Recent int
 	}
 	row := tx.QueryRowxContext(ctx, counts, b.ID, begin, end)
-	if err := row.Scan(&c.Queued, &c.Sending, &c.Sent, &c.Failed, &c.Retryable, &c.Skipped, &c.Recent); err != nil {
+	if err := row.Scan(&c.Queued, &c.Sent, &c.Failed, &c.Retryable, &c.Skipped, &c.Recent); err != nil {
 		return nil, fmt.Errorf("campaigns: broadcast %d stats: %w", b.ID, err)
 	}
-	st.Queued, st.Sending, st.Sent, st.Failed, st.Retryable, st.Skipped = c.Queued, c.Sending, c.Sent, c.Failed, c.Retryable, c.Skipped
+	st.Queued, st.Sent, st.Failed, st.Retryable, st.Skipped = c.Queued, c.Sent, c.Failed, c.Retryable, c.Skipped
 	if secs := end.Sub(begin).Seconds(); b.StartedAt != nil && secs > 0 {
 		st.Rate = float64(c.Recent) / secs
 	}
-	if left := c.Queued + c.Sending; b.Status == BroadcastSending && left > 0 && st.Rate > 0 {
+	if left := c.Queued; b.Status == BroadcastSending && left > 0 && st.Rate > 0 {
 		t := now.Add(time.Duration(float64(left) / st.Rate * float64(time.Second))).Truncate(time.Second)
 		st.EstimatedFinish = &t
 	}

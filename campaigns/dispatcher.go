@@ -25,8 +25,7 @@ import (
 // Dispatcher defaults.
 const (
 	DefaultWorkers      = 10
-	DefaultDispatchSize = 400 // against 100: a broadcast went out about 10 % faster (make bench N=40000, two runs each)
-	DefaultLease        = 5 * time.Minute
+	DefaultDispatchSize = 100 // a claim; what a crash may send twice (make bench went as fast with 100, 200 and 400)
 	DefaultMaxAttempts  = 8
 	DefaultPollInterval = time.Second
 	maxErrorLen         = 500
@@ -57,12 +56,14 @@ type Links interface {
 // statement per batch.
 //
 // Any number of dispatchers, in one process or many, may share a database.
-// A claim locks rows with FOR UPDATE SKIP LOCKED and marks them sending with
-// a lease; a process that dies mid-batch loses nothing, because its rows are
-// claimable again once the lease has run out (those in flight when it died
-// may then be sent twice; nothing else is). An outcome is only recorded while
-// the lease it was sent under still holds, so a row re-claimed by another
-// dispatcher is never overwritten by the first.
+// A claim is a transaction that locks its rows with FOR UPDATE SKIP LOCKED
+// and holds them until it writes their outcomes and commits, so each row is
+// written once, when it has been sent. A dispatcher that dies loses nothing:
+// Postgres ends its transaction, and its rows are queued and claimable again
+// at once (those in flight when it died may then be sent twice; nothing else
+// is). While a claim holds a row, anything else that writes the row (an
+// unsubscribe skipping what is queued for it, a cancelled broadcast) waits
+// for the claim's outcome; for a batch that is well under a second.
 //
 // Every message carries List-Unsubscribe and List-Unsubscribe-Post (RFC 2369,
 // RFC 8058), List-Id (RFC 2919), a unique Message-ID (RFC 5322) kept in the
@@ -79,7 +80,6 @@ type Dispatcher struct {
 
 	Workers     int                             // parallel SMTP connections; default DefaultWorkers
 	BatchSize   int                             // items claimed at once; default DefaultDispatchSize
-	Lease       time.Duration                   // how long a claim holds; default DefaultLease
 	MaxAttempts int                             // sends tried before a temporary failure is final; default DefaultMaxAttempts
 	Backoff     func(attempt int) time.Duration // wait after the attempt-th temporary failure; default DefaultBackoff
 
@@ -136,9 +136,8 @@ type Item struct {
 	SubscriberID   int64     `db:"subscriber_id"`
 	SubscriptionID int64     `db:"subscription_id"`
 	ListID         int64     `db:"list_id"`
-	Attempts       int       `db:"attempts"`    // sends tried before this claim
-	MessageID      string    `db:"message_id"`  // "" until the first send
-	LeaseUntil     time.Time `db:"lease_until"` // the claim; outcomes are recorded only while it holds
+	Attempts       int       `db:"attempts"`   // sends tried before this claim
+	MessageID      string    `db:"message_id"` // "" until the first send
 
 	Email string `db:"email"`
 	Name  string `db:"name"`
@@ -164,6 +163,8 @@ type Item struct {
 	FromEmail     string `db:"from_email"`
 	ReplyTo       string `db:"reply_to"`
 	PostalAddress string `db:"postal_address"`
+
+	batch *Batch // the claim that holds it
 }
 
 func (d *Dispatcher) now() time.Time {
@@ -180,37 +181,62 @@ func (d *Dispatcher) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Claim claims up to n outbox items that are due, or whose claim by another
-// dispatcher has expired, confirmations first, then by priority and due
-// time. A broadcast's items are only claimed while it is sending (not when
-// paused). In the same statement it re-checks that each may still be mailed:
-// a confirmation needs its subscription still pending and the address not
-// suppressed, anything else its subscription in mailable_subscriptions (and a
-// step not deleted). Those that fail are marked skipped and not returned. The
-// items returned are marked sending with a lease of Lease. RunOnce claims,
-// sends and records; an item claimed with Claim alone is claimable again once
-// its lease has run out, as if its dispatcher had died. Errors are internal.
-func (d *Dispatcher) Claim(ctx context.Context, n int) ([]Item, error) {
-	items, _, err := d.claim(ctx, n)
-	return items, err
+// Batch is one claim: items whose rows its transaction holds locked until
+// what became of them is written, or until Release gives them back.
+type Batch struct {
+	Items []Item
+	tx    *sqlx.Tx // nil when there are no items
+
+	mu       sync.Mutex
+	outcomes []outcome
 }
 
-// claimQuery is the claim, run by runClaim with the time ($1), the most to
-// claim ($2) and the end of the lease ($3). Its parts:
+// Release gives the items back untouched, as happens when a dispatcher dies:
+// they are claimable again at once.
+func (b *Batch) Release() error {
+	if b.tx == nil {
+		return nil
+	}
+	return b.tx.Rollback()
+}
+
+// add keeps the outcome of one item and reports whether it was the last.
+func (b *Batch) add(o outcome) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.outcomes = append(b.outcomes, o)
+	return len(b.outcomes) == len(b.Items)
+}
+
+// Claim claims up to n outbox items that are due, confirmations first, then
+// by priority and due time. A broadcast's items are only claimed while it is
+// sending (not when paused). In the same statement it re-checks that each
+// may still be mailed: a confirmation needs its subscription still pending
+// and the address not suppressed, anything else its subscription in
+// mailable_subscriptions (and a step not deleted). Those that fail are
+// marked skipped and not returned. The rows of the items returned stay
+// locked by the Batch until it is released; RunOnce and Run release a batch
+// by writing its outcomes. Errors are internal.
+func (d *Dispatcher) Claim(ctx context.Context, n int) (*Batch, error) {
+	b, _, err := d.claim(ctx, n)
+	return b, err
+}
+
+// claimQuery is the claim, run by claim with the time ($1) and the most to
+// claim ($2). Its parts:
 //   - due: due queued rows but broadcasts' (priority 2, bulk, is theirs
 //     alone), in the order of the outbox_claim index, which the scan leaves
 //     at the first bulk row however many are queued.
 //   - bulk: due queued rows of the sending broadcasts, in the same index's
-//     order. It holds queued rows only, so a claim never reads what was
-//     sent; it does read past the queued rows of a paused broadcast that
-//     come before a sending one's.
-//   - expired: rows whose claim expired (a dispatcher died), but not those
-//     of a broadcast that is not sending.
-//   - claimable: the first n of them all by priority, then due time, so
-//     confirmations go first, then series mail, then broadcasts.
+//     order, as many as due left room for (so that no row is locked that
+//     is not claimed). It holds queued rows only, so a claim never reads
+//     what was sent; it does read past the queued rows of a paused
+//     broadcast that come before a sending one's.
 //   - checked: whether each may be mailed, and its content. MATERIALIZED,
-//     or Postgres would inline it and run the check once for each column
-//     of the UPDATE that reads it.
+//     so that the check runs once per row.
+//   - skipped: marks those that may not be mailed.
+//
+// The rows of due and bulk stay locked until the claim's transaction ends.
 const claimQuery = `
 		WITH due AS (
 			SELECT o.id, o.priority, o.due_at
@@ -230,35 +256,13 @@ const claimQuery = `
 			  AND o.due_at <= $1
 			  AND o.broadcast_id = ANY (ARRAY(SELECT b.id FROM broadcasts b WHERE b.status = 'sending'))
 			ORDER BY o.priority, o.due_at, o.id
-			LIMIT $2
+			LIMIT (SELECT $2 - count(*) FROM due)
 			FOR UPDATE SKIP LOCKED
-		),
-		expired AS (
-			SELECT o.id, o.priority, o.due_at
-			FROM outbox o
-			WHERE o.status = 'sending'
-			  AND o.lease_until <= $1
-			  AND (o.broadcast_id IS NULL OR EXISTS (
-			      SELECT 1
-			      FROM broadcasts b
-			      WHERE b.id = o.broadcast_id
-			        AND b.status = 'sending'))
-			ORDER BY o.lease_until
-			LIMIT $2
-			FOR UPDATE SKIP LOCKED
-		),
-		candidates AS (
-			SELECT id, priority, due_at FROM due
-			UNION ALL
-			SELECT id, priority, due_at FROM bulk
-			UNION ALL
-			SELECT id, priority, due_at FROM expired
 		),
 		claimable AS (
-			SELECT id
-			FROM candidates
-			ORDER BY priority, due_at, id
-			LIMIT $2
+			SELECT id FROM due
+			UNION ALL
+			SELECT id FROM bulk
 		),
 		checked AS MATERIALIZED (
 			SELECT c.id,
@@ -289,80 +293,91 @@ const claimQuery = `
 			LEFT JOIN steps st ON st.id = o.step_id
 			LEFT JOIN bonuses bo ON bo.id = o.bonus_id
 			LEFT JOIN broadcasts bc ON bc.id = o.broadcast_id
+		),
+		skipped AS (
+			UPDATE outbox o
+			SET status = 'skipped',
+			    last_error = 'not mailable when sending',
+			    updated_at = $1
+			FROM checked k
+			WHERE o.id = k.id
+			  AND NOT k.mailable
 		)
-		UPDATE outbox o
-		SET status = CASE WHEN k.mailable THEN 'sending' ELSE 'skipped' END,
-		    lease_until = CASE WHEN k.mailable THEN $3::timestamptz END,
-		    last_error = CASE WHEN k.mailable THEN o.last_error ELSE 'not mailable when sending' END,
-		    updated_at = $1
-		FROM checked k, subscribers r, lists l
-		WHERE o.id = k.id
-		  AND r.id = o.subscriber_id
-		  AND l.id = o.list_id
-		RETURNING o.id, o.kind, o.status, o.priority, o.due_at, o.subscriber_id, o.subscription_id, o.list_id,
-		          o.attempts, o.message_id, COALESCE(o.lease_until, $1) AS lease_until, r.email, r.name,
-		          k.subject, k.body, COALESCE(o.broadcast_id, 0) AS broadcast_id, k.content_id, k.content_at,
-		          l.slug AS list_slug, l.name AS list_name, l.from_name, l.from_email, l.reply_to, l.postal_address`
+		SELECT o.id, o.kind, CASE WHEN k.mailable THEN 'sending' ELSE 'skipped' END AS status, o.priority, o.due_at,
+		       o.subscriber_id, o.subscription_id, o.list_id, o.attempts, o.message_id, r.email, r.name,
+		       k.subject, k.body, COALESCE(o.broadcast_id, 0) AS broadcast_id, k.content_id, k.content_at,
+		       l.slug AS list_slug, l.name AS list_name, l.from_name, l.from_email, l.reply_to, l.postal_address
+		FROM checked k
+		JOIN outbox o ON o.id = k.id
+		JOIN subscribers r ON r.id = o.subscriber_id
+		JOIN lists l ON l.id = o.list_id`
 
-func (d *Dispatcher) claim(ctx context.Context, n int) (items []Item, skipped int, err error) {
+// claim runs claimQuery in a transaction of its own, which it commits at
+// once when nothing may be sent (to write the skips) and otherwise leaves
+// open in the Batch. The statement joins a dozen tables, and planning it
+// again for each batch took longer than running it (about 10 ms against 4
+// for 100 rows, which made the planner Postgres's largest cost per message).
+// So it is prepared once and run with its generic plan: the parameters (a
+// time and a count) do not change which plan is best, and the plan is made
+// again whenever ANALYZE changes the tables' statistics. plan_cache_mode is
+// set for this transaction alone, so that no other statement on the
+// connection is planned that way.
+func (d *Dispatcher) claim(ctx context.Context, n int) (b *Batch, skipped int, err error) {
+	b = &Batch{}
 	if n <= 0 {
-		return nil, 0, nil
+		return b, 0, nil
 	}
-	now := d.now()
-	lease := cmp.Or(d.Lease, DefaultLease)
-	rows, err := d.runClaim(ctx, now, n, now.Add(lease))
-	if err != nil {
-		return nil, 0, fmt.Errorf("campaigns: claim: %w", err)
-	}
-	for _, it := range rows {
-		if it.Status != StatusSending {
-			skipped++
-			continue
-		}
-		it.DueAt, it.LeaseUntil, it.ContentAt = it.DueAt.UTC(), it.LeaseUntil.UTC(), it.ContentAt.UTC()
-		items = append(items, it)
-	}
-	// RETURNING has no order; send in claim order.
-	slices.SortFunc(items, func(a, b Item) int {
-		return cmp.Or(cmp.Compare(a.Priority, b.Priority), a.DueAt.Compare(b.DueAt), cmp.Compare(a.ID, b.ID))
-	})
-	return items, skipped, nil
-}
-
-// runClaim runs claimQuery with args. The statement joins a dozen tables, and
-// planning it again for each batch took longer than running it (about 10 ms
-// against 4 for 100 rows, which made the planner Postgres's largest cost per
-// message). So it is prepared once and run with its generic plan: the
-// parameters (times and a count) do not change which plan is best, and the
-// plan is made again whenever ANALYZE changes the tables' statistics.
-// plan_cache_mode is set for this transaction alone, so that no other
-// statement on the connection is planned that way.
-func (d *Dispatcher) runClaim(ctx context.Context, args ...any) ([]Item, error) {
 	d.smu.Lock()
 	if d.claimStmt == nil {
 		stmt, err := d.DB.PreparexContext(ctx, claimQuery)
 		if err != nil {
 			d.smu.Unlock()
-			return nil, err
+			return b, 0, fmt.Errorf("campaigns: claim: %w", err)
 		}
 		d.claimStmt = stmt
 	}
 	stmt := d.claimStmt
 	d.smu.Unlock()
 
-	tx, err := d.DB.BeginTxx(ctx, nil)
+	// The transaction outlives ctx: what is sent under it must be recorded
+	// even when ctx ends, and database/sql rolls back a transaction whose
+	// context ends.
+	tx, err := d.DB.BeginTxx(context.WithoutCancel(ctx), nil)
 	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
-		return nil, err
+		return b, 0, fmt.Errorf("campaigns: claim: %w", err)
 	}
 	var rows []Item
-	if err := tx.StmtxContext(ctx, stmt).SelectContext(ctx, &rows, args...); err != nil {
-		return nil, err
+	_, err = tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`)
+	if err == nil {
+		err = tx.StmtxContext(ctx, stmt).SelectContext(ctx, &rows, d.now(), n)
 	}
-	return rows, tx.Commit()
+	if err != nil {
+		_ = tx.Rollback()
+		return b, 0, fmt.Errorf("campaigns: claim: %w", err)
+	}
+	for _, it := range rows {
+		if it.Status != StatusSending {
+			skipped++
+			continue
+		}
+		it.DueAt, it.ContentAt = it.DueAt.UTC(), it.ContentAt.UTC()
+		b.Items = append(b.Items, it)
+	}
+	if len(b.Items) == 0 {
+		if err := tx.Commit(); err != nil {
+			return b, 0, fmt.Errorf("campaigns: claim: %w", err)
+		}
+		return b, skipped, nil
+	}
+	b.tx = tx
+	// The rows come in no particular order; send in claim order.
+	slices.SortFunc(b.Items, func(x, y Item) int {
+		return cmp.Or(cmp.Compare(x.Priority, y.Priority), x.DueAt.Compare(y.DueAt), cmp.Compare(x.ID, y.ID))
+	})
+	for i := range b.Items {
+		b.Items[i].batch = b
+	}
+	return b, skipped, nil
 }
 
 // outcome is what became of one claimed item.
@@ -389,14 +404,14 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	if ctx.Err() != nil {
 		return 0, nil
 	}
-	items, skipped, err := d.claim(ctx, cmp.Or(d.BatchSize, DefaultDispatchSize))
-	if err != nil || len(items) == 0 {
+	b, skipped, err := d.claim(ctx, cmp.Or(d.BatchSize, DefaultDispatchSize))
+	if err != nil || len(b.Items) == 0 {
 		return skipped, err
 	}
-	outcomes := d.sendAll(ctx, items)
+	outcomes := d.sendAll(ctx, b.Items)
 	// Record even when ctx has ended: what was sent must not be sent again.
 	bg := context.WithoutCancel(ctx)
-	if err := d.record(bg, outcomes); err != nil {
+	if err := d.record(bg, b, outcomes); err != nil {
 		return skipped, err
 	}
 	processed := skipped
@@ -420,15 +435,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, items []Item) []outcome {
 			conn := d.takeConn()
 			defer d.putConn(conn)
 			for i := range jobs {
-				it := &items[i]
-				if ctx.Err() != nil || d.wait(ctx) != nil || d.expiring(it) {
-					// Not started: released for another dispatcher, untouched.
-					outcomes[i] = released(it)
-					continue
-				}
-				// A send under way is finished even when ctx ends; delivery's
-				// own timeout bounds it.
-				outcomes[i] = d.send(context.WithoutCancel(ctx), conn, it)
+				outcomes[i] = d.sendOrRelease(ctx, conn, &items[i])
 			}
 		})
 	}
@@ -438,6 +445,16 @@ func (d *Dispatcher) sendAll(ctx context.Context, items []Item) []outcome {
 	close(jobs)
 	wg.Wait()
 	return outcomes
+}
+
+// sendOrRelease sends it, or releases it untouched when ctx has ended
+// (before or while waiting for Rate). A send under way is finished even
+// when ctx ends; delivery's own timeout bounds it.
+func (d *Dispatcher) sendOrRelease(ctx context.Context, conn *delivery.Conn, it *Item) outcome {
+	if ctx.Err() != nil || d.wait(ctx) != nil {
+		return released(it)
+	}
+	return d.send(context.WithoutCancel(ctx), conn, it)
 }
 
 // wait blocks until Rate allows one more message, or ctx ends.
@@ -599,56 +616,57 @@ func (d *Dispatcher) prepare(ctx context.Context, it *Item, l templates.List) (*
 	return e.p, e.err
 }
 
-// record writes outcomes in one statement. Each row is only written while
-// it is still under the claim it was sent under.
-func (d *Dispatcher) record(ctx context.Context, outcomes []outcome) error {
-	if len(outcomes) == 0 {
+// record writes the outcomes of b's items in one statement and commits b,
+// which releases its rows. Items released unsent are left as they were. When
+// it fails, b is rolled back, and its items are queued again as they were
+// before the claim.
+func (d *Dispatcher) record(ctx context.Context, b *Batch, outcomes []outcome) error {
+	if b.tx == nil {
 		return nil
 	}
-	n := len(outcomes)
+	defer b.tx.Rollback() // after Commit, a no-op
 	var (
-		ids, leases                = make([]int64, n), make([]string, n)
-		statuses, dues, messageIDs = make([]string, n), make([]string, n), make([]string, n)
-		errs, sentAts              = make([]string, n), make([]string, n)
-		tried, codes               = make([]int64, n), make([]int64, n)
-		temporary                  = make([]bool, n)
+		ids, tried, codes          []int64
+		statuses, dues, messageIDs []string
+		errs, sentAts              []string
+		temporary                  []bool
+		formatTime                 = func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.Format(time.RFC3339Nano)
+		}
 	)
-	for i, o := range outcomes {
-		ids[i], leases[i] = o.item.ID, o.item.LeaseUntil.Format(time.RFC3339Nano)
-		statuses[i], messageIDs[i], errs[i] = o.status, o.messageID, o.lastError
-		tried[i], codes[i], temporary[i] = int64(o.tried), int64(o.code), o.temporary
-		if !o.dueAt.IsZero() {
-			dues[i] = o.dueAt.Format(time.RFC3339Nano)
+	for _, o := range outcomes {
+		if o.tried == 0 && o.status == StatusQueued {
+			continue // released: nothing to write
 		}
-		if !o.sentAt.IsZero() {
-			sentAts[i] = o.sentAt.Format(time.RFC3339Nano)
+		ids, tried, codes = append(ids, o.item.ID), append(tried, int64(o.tried)), append(codes, int64(o.code))
+		statuses, messageIDs, errs = append(statuses, o.status), append(messageIDs, o.messageID), append(errs, o.lastError)
+		dues, sentAts, temporary = append(dues, formatTime(o.dueAt)), append(sentAts, formatTime(o.sentAt)), append(temporary, o.temporary)
+	}
+	if len(ids) > 0 {
+		const q = `
+			UPDATE outbox o
+			SET status = u.status,
+			    attempts = o.attempts + u.tried,
+			    due_at = COALESCE(NULLIF(u.due_at, '')::timestamptz, o.due_at),
+			    message_id = u.message_id,
+			    smtp_code = CASE WHEN u.tried > 0 THEN u.smtp_code ELSE o.smtp_code END,
+			    last_error = u.last_error,
+			    temporary = u.temporary,
+			    sent_at = NULLIF(u.sent_at, '')::timestamptz,
+			    updated_at = $1
+			FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bool[], $10::text[])
+			    AS u(id, status, tried, due_at, message_id, smtp_code, last_error, temporary, sent_at)
+			WHERE o.id = u.id`
+		if _, err := b.tx.ExecContext(ctx, q, d.now(), pq.Array(ids), pq.Array(statuses), pq.Array(tried), pq.Array(dues),
+			pq.Array(messageIDs), pq.Array(codes), pq.Array(errs), pq.Array(temporary), pq.Array(sentAts)); err != nil {
+			return fmt.Errorf("campaigns: record %d outcomes: %w", len(ids), err)
 		}
 	}
-	const q = `
-		UPDATE outbox o
-		SET status = u.status,
-		    attempts = o.attempts + u.tried,
-		    due_at = COALESCE(NULLIF(u.due_at, '')::timestamptz, o.due_at),
-		    lease_until = NULL,
-		    message_id = u.message_id,
-		    smtp_code = CASE WHEN u.tried > 0 THEN u.smtp_code ELSE o.smtp_code END,
-		    last_error = CASE WHEN u.tried > 0 OR u.status = 'skipped' THEN u.last_error ELSE o.last_error END,
-		    temporary = u.temporary,
-		    sent_at = NULLIF(u.sent_at, '')::timestamptz,
-		    updated_at = $1
-		FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::bool[], $11::text[])
-		    AS u(id, lease, status, tried, due_at, message_id, smtp_code, last_error, temporary, sent_at)
-		WHERE o.id = u.id
-		  AND o.status = 'sending'
-		  AND o.lease_until = u.lease::timestamptz`
-	res, err := d.DB.ExecContext(ctx, q, d.now(), pq.Array(ids), pq.Array(leases), pq.Array(statuses), pq.Array(tried),
-		pq.Array(dues), pq.Array(messageIDs), pq.Array(codes), pq.Array(errs), pq.Array(temporary), pq.Array(sentAts))
-	if err != nil {
-		return fmt.Errorf("campaigns: record %d outcomes: %w", n, err)
-	}
-	if got, _ := res.RowsAffected(); got != int64(n) {
-		// Another dispatcher re-claimed them after our lease ran out.
-		d.logger().Warn("outcomes not recorded: lease lost", slog.Int64("lost", int64(n)-got))
+	if err := b.tx.Commit(); err != nil {
+		return fmt.Errorf("campaigns: record %d outcomes: %w", len(ids), err)
 	}
 	return nil
 }
@@ -673,29 +691,31 @@ func (d *Dispatcher) bounce(ctx context.Context, outcomes []outcome) {
 // Run dispatches until ctx is done. It works as a pipeline, so the SMTP
 // connections are never idle for the database: one goroutine claims batches
 // (at most about two ahead of the workers, waiting PollInterval when nothing
-// is due), Workers goroutines send each through its own persistent
-// connection as soon as it is claimed, and one goroutine records the
-// outcomes, as many in one statement as have arrived while it recorded the
-// last ones. On the way out it finishes the sends under way, releases the
-// rest of its claim, records everything, closes its connections and returns
-// nil. A failed claim or record is logged; the rows of a failed record are
-// claimed again when their lease runs out.
+// is due), Workers goroutines send each item through their own persistent
+// connection as soon as it is claimed, and one goroutine records each batch
+// once its last item is done, in one statement, and commits it. OnBounce is
+// called after that, apart from the pipeline: it may have to wait for
+// another batch that holds a row of the same subscriber. On the way out Run
+// finishes the sends under way, releases the rest of its claims, records
+// everything, closes its connections and returns nil. A failed claim or
+// record is logged; the rows of a failed record are queued again as they
+// were.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.Close()
 	size := cmp.Or(d.BatchSize, DefaultDispatchSize)
 	if d.Rate > 0 {
-		// Claim no more than goes out in a quarter of the lease at this rate,
-		// so that what waits in the pipeline is sent long before its lease
-		// runs out (see expiring).
-		size = max(1, min(size, int(d.Rate*cmp.Or(d.Lease, DefaultLease).Seconds()/4)))
+		// Claim no more than goes out in claimHold at this rate, so that a
+		// claim does not hold its rows (and keep an unsubscribe waiting)
+		// for long.
+		size = max(1, min(size, int(d.Rate*claimHold.Seconds())))
 	}
-	claimed := make(chan *Item, size)    // waiting for a worker
-	outcomes := make(chan outcome, size) // waiting to be recorded
+	claimed := make(chan *Item, size) // waiting for a worker
+	finished := make(chan *Batch, 4)  // waiting to be recorded
 
 	recorded := make(chan struct{})
 	go func() {
 		defer close(recorded)
-		d.recordLoop(outcomes, size)
+		d.recordLoop(finished)
 	}()
 
 	var wg sync.WaitGroup
@@ -704,31 +724,30 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			conn := d.takeConn()
 			defer d.putConn(conn)
 			for it := range claimed {
-				if ctx.Err() != nil || d.wait(ctx) != nil || d.expiring(it) {
-					outcomes <- released(it)
-					continue
+				if it.batch.add(d.sendOrRelease(ctx, conn, it)) {
+					finished <- it.batch
 				}
-				// A send under way is finished even when ctx ends; delivery's
-				// own timeout bounds it.
-				outcomes <- d.send(context.WithoutCancel(ctx), conn, it)
 			}
 		})
 	}
 
 	poll := cmp.Or(d.PollInterval, DefaultPollInterval)
 	for ctx.Err() == nil {
-		items, skipped, err := d.claim(ctx, size)
+		b, skipped, err := d.claim(ctx, size)
 		if err != nil && ctx.Err() == nil {
 			d.logger().Error("claim failed", slog.Any("err", err))
 		}
-		for i := range items {
+		for i := range b.Items {
+			it := &b.Items[i]
 			select {
-			case claimed <- &items[i]:
+			case claimed <- it:
 			case <-ctx.Done():
-				outcomes <- released(&items[i])
+				if b.add(released(it)) {
+					finished <- b
+				}
 			}
 		}
-		if err == nil && len(items)+skipped > 0 {
+		if err == nil && len(b.Items)+skipped > 0 {
 			continue
 		}
 		t := time.NewTimer(poll)
@@ -740,60 +759,37 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	close(claimed)
 	wg.Wait()
-	close(outcomes)
+	close(finished)
 	<-recorded
 	return nil
 }
 
-// expiring reports whether it has waited so long since its claim that less
-// than a quarter of its lease is left: too little to send it and record the
-// outcome before another dispatcher may claim it again. Such an item is
-// released rather than sent, so that it is never sent under two claims.
-func (d *Dispatcher) expiring(it *Item) bool {
-	return !d.now().Before(it.LeaseUntil.Add(-cmp.Or(d.Lease, DefaultLease) / 4))
-}
+// claimHold is about the longest a claim of Run holds its rows when Rate
+// limits the sending.
+const claimHold = 2 * time.Second
 
-// released is the outcome of an item claimed but not sent: it is queued
-// again untouched, for this or another dispatcher.
+// released is the outcome of an item claimed but not sent: it is left
+// queued, untouched, for this or another dispatcher.
 func released(it *Item) outcome {
 	return outcome{item: it, status: StatusQueued, dueAt: it.DueAt, messageID: it.MessageID}
 }
 
-// recordGather is how long recordLoop waits for more outcomes to record
-// with the first one.
-const recordGather = 20 * time.Millisecond
-
-// recordLoop records outcomes until the channel is closed: each time, those
-// that arrive within recordGather of the first (up to size) in one statement,
-// then their bounces.
-func (d *Dispatcher) recordLoop(outcomes <-chan outcome, size int) {
+// recordLoop records each finished batch until the channel is closed, then
+// waits for the bounces it started.
+func (d *Dispatcher) recordLoop(finished <-chan *Batch) {
 	// Record even when the Run's ctx has ended: what was sent must not be
 	// sent again.
 	ctx := context.Background()
-	batch := make([]outcome, 0, size)
-	for o := range outcomes {
-		batch = append(batch[:0], o)
-		// Wait a little for more: a statement costs Postgres about as much
-		// as a dozen rows, so many small ones would cost more than the rows.
-		gather := time.NewTimer(recordGather)
-	more:
-		for len(batch) < size {
-			select {
-			case o, ok := <-outcomes:
-				if !ok {
-					break more
-				}
-				batch = append(batch, o)
-			case <-gather.C:
-				break more
-			}
-		}
-		gather.Stop()
-		if err := d.record(ctx, batch); err != nil {
-			d.logger().Error("record failed", slog.Int("outcomes", len(batch)), slog.Any("err", err))
+	var bounces sync.WaitGroup
+	defer bounces.Wait()
+	for b := range finished {
+		if err := d.record(ctx, b, b.outcomes); err != nil {
+			d.logger().Error("record failed", slog.Int("outcomes", len(b.outcomes)), slog.Any("err", err))
 			continue
 		}
-		d.bounce(ctx, batch)
+		if slices.ContainsFunc(b.outcomes, func(o outcome) bool { return o.bounce != "" }) {
+			bounces.Go(func() { d.bounce(ctx, b.outcomes) })
+		}
 	}
 }
 

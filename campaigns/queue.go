@@ -69,7 +69,6 @@ func queueConfirmation(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscr
 		    status = 'queued',
 		    due_at = EXCLUDED.due_at,
 		    attempts = 0,
-		    lease_until = NULL,
 		    message_id = '',
 		    smtp_code = 0,
 		    last_error = '',

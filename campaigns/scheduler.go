@@ -141,7 +141,7 @@ func (s *Scheduler) finishBroadcasts(ctx context.Context, now time.Time) error {
 		      SELECT 1
 		      FROM outbox o
 		      WHERE o.broadcast_id = b.id
-		        AND o.status IN ('queued', 'sending'))`
+		        AND o.status = 'queued')`
 	if _, err := s.DB.ExecContext(ctx, q, now); err != nil {
 		return fmt.Errorf("campaigns: finish broadcasts: %w", err)
 	}

@@ -78,7 +78,6 @@ type apiBroadcast struct {
 	TagsInclude     []string `json:"tags_include"`
 	Recipients      int      `json:"recipients"`
 	Queued          *int     `json:"queued"`
-	Sending         *int     `json:"sending"`
 	Sent            *int     `json:"sent"`
 	Failed          *int     `json:"failed"`
 	Skipped         *int     `json:"skipped"`

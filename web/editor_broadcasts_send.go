@@ -68,7 +68,6 @@ type broadcastProgress struct {
 	Failed       int     `json:"failed"`
 	Skipped      int     `json:"skipped"`
 	Queued       int     `json:"queued"`
-	Sending      int     `json:"sending"`
 	Retryable    int     `json:"retryable"`
 	Unsubscribes int     `json:"unsubscribes"`
 	Percent      int     `json:"percent"` // whole percent done, 100 only when all are done
@@ -98,11 +97,11 @@ func progressOf(b *campaigns.Broadcast, loc *time.Location, now time.Time, url s
 	}
 	p := &broadcastProgress{
 		ID: b.ID, Status: b.Status, Label: statusLabels[b.Status], Recipients: b.Recipients,
-		Sent: st.Sent, Failed: st.Failed, Skipped: st.Skipped, Queued: st.Queued, Sending: st.Sending,
+		Sent: st.Sent, Failed: st.Failed, Skipped: st.Skipped, Queued: st.Queued,
 		Retryable: st.Retryable, Unsubscribes: st.Unsubscribes, Rate: st.Rate, URL: url,
 	}
 	p.Done = p.Sent + p.Failed + p.Skipped
-	total := max(p.Recipients, p.Done+p.Queued+p.Sending)
+	total := max(p.Recipients, p.Done+p.Queued)
 	switch {
 	case total == 0 && (b.Status == campaigns.BroadcastSent || b.Status == campaigns.BroadcastCancelled):
 		p.Percent = 100

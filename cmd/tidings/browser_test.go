@@ -49,7 +49,7 @@ func startProgram(t *testing.T) *program {
 	}
 	cfg := config{
 		DatabaseURL: dsn, SMTPURL: "smtp://" + smtp.Addr() + "?tls=none", Listen: "127.0.0.1:0",
-		Secret: strings.Repeat("b", 32), SMTPConnections: 4, Role: "all", Dev: false, ClaimLease: time.Minute,
+		Secret: strings.Repeat("b", 32), SMTPConnections: 4, Role: "all", Dev: false,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()

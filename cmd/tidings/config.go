@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tidings/tidings/delivery"
 )
@@ -25,7 +24,6 @@ var settings = []setting{
 	{"TIDINGS_SECRET", "secret", "key for signing links and cookies, at least 32 characters", ""},
 	{"TIDINGS_SMTP_CONNECTIONS", "smtp-connections", "parallel SMTP connections", "10"},
 	{"TIDINGS_SEND_RATE", "send-rate", "messages per second across the instance, 0 for no limit", "0"},
-	{"TIDINGS_CLAIM_LEASE", "claim-lease", "how long a claimed message is held before another instance may send it (after a crash)", "5m"},
 }
 
 // config is the validated configuration of `tidings serve`.
@@ -37,7 +35,6 @@ type config struct {
 	Secret          string
 	SMTPConnections int
 	SendRate        float64
-	ClaimLease      time.Duration
 	Dev             bool
 	Role            string
 }
@@ -140,12 +137,6 @@ func parseConfig(get func(string) string, dev bool, role string) (config, error)
 		return c, fmt.Errorf("TIDINGS_SEND_RATE must be a number of messages per second, 0 or more, not %q", get("TIDINGS_SEND_RATE"))
 	}
 	c.SendRate = r
-
-	lease, err := time.ParseDuration(get("TIDINGS_CLAIM_LEASE"))
-	if err != nil || lease < time.Second || lease > 24*time.Hour {
-		return c, fmt.Errorf("TIDINGS_CLAIM_LEASE must be a duration from 1s to 24h (e.g. 5m), not %q", get("TIDINGS_CLAIM_LEASE"))
-	}
-	c.ClaimLease = lease
 
 	switch role {
 	case "all", "web", "worker":

@@ -251,7 +251,6 @@ func TestRun(t *testing.T) {
 			{[]string{"serve"}, env("TIDINGS_DATABASE_URL", db, "TIDINGS_SMTP_URL", smtp, "TIDINGS_SECRET", secret, "TIDINGS_SMTP_CONNECTIONS", "zero"), "TIDINGS_SMTP_CONNECTIONS"},
 			{[]string{"serve"}, env("TIDINGS_DATABASE_URL", db, "TIDINGS_SMTP_URL", smtp, "TIDINGS_SECRET", secret, "TIDINGS_SEND_RATE", "-1"), "TIDINGS_SEND_RATE"},
 			{[]string{"serve", "--send-rate", "fast"}, env("TIDINGS_DATABASE_URL", db, "TIDINGS_SMTP_URL", smtp, "TIDINGS_SECRET", secret), "TIDINGS_SEND_RATE"},
-			{[]string{"serve", "--claim-lease", "1ms"}, env("TIDINGS_DATABASE_URL", db, "TIDINGS_SMTP_URL", smtp, "TIDINGS_SECRET", secret), "TIDINGS_CLAIM_LEASE"},
 			{[]string{"serve", "--role", "boss"}, env("TIDINGS_DATABASE_URL", db, "TIDINGS_SMTP_URL", smtp, "TIDINGS_SECRET", secret), "--role"},
 			{[]string{"serve"}, env("TIDINGS_DATABASE_URL", db, "TIDINGS_SMTP_URL", "smtp://", "TIDINGS_SECRET", secret, "TIDINGS_LISTEN", "127.0.0.1:0"), "TIDINGS_SMTP_URL"},
 			{[]string{"token", "create"}, env("TIDINGS_DATABASE_URL", db), "--name"},

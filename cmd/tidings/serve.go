@@ -119,7 +119,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 		a.scheduler = &campaigns.Scheduler{DB: db, Now: now, Logger: logger}
 		a.dispatcher = &campaigns.Dispatcher{
 			DB: db, Now: now, Sender: sender, Renderer: renderer, Links: links, BaseURL: baseURL,
-			Workers: cfg.SMTPConnections, Rate: cfg.SendRate, Lease: cfg.ClaimLease, OnBounce: a.subscribers.Bounce, Logger: logger,
+			Workers: cfg.SMTPConnections, Rate: cfg.SendRate, OnBounce: a.subscribers.Bounce, Logger: logger,
 		}
 	}
 
