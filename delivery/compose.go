@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// compose writes m as an Internet message (RFC 5322, MIME), ready for DATA:
+// compose appends m to dst (which may be nil) as an Internet message (RFC 5322, MIME), ready for DATA:
 // lines end in CRLF, and no line starts with a dot, so it needs no dot
 // stuffing (RFC 5321 section 4.5.2). The bodies are quoted-printable (RFC
 // 2045 section 6.7), so every line is 7-bit and at most 76 characters long.
@@ -25,7 +25,7 @@ import (
 // a byte-at-a-time dot-stuffing writer: together a third of a sending
 // worker's CPU. go-mail still carries them (connection, STARTTLS, AUTH,
 // MAIL, RCPT).
-func compose(m *Message, date time.Time) (data []byte, from, to string, err error) {
+func compose(dst []byte, m *Message, date time.Time) (data []byte, from, to string, err error) {
 	from, err = bareAddress(m.FromEmail)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("from address %q: %w", m.FromEmail, err)
@@ -62,7 +62,8 @@ func compose(m *Message, date time.Time) (data []byte, from, to string, err erro
 		return nil, "", "", errors.New("message has neither a text nor an HTML body")
 	}
 
-	b := make([]byte, 0, 1024+(len(m.Text)+len(m.HTML))*11/10)
+	// Room for the bodies, their encoding, and the dot that ends DATA.
+	b := slices.Grow(dst, 1024+(len(m.Text)+len(m.HTML))*5/4+3)
 	header := func(name, value string) {
 		b = append(b, name...)
 		b = append(b, ": "...)

@@ -146,7 +146,7 @@ func TestCompose_RoundTrip(t *testing.T) {
 			case "html":
 				m.HTML = body
 			}
-			data, from, to, err := compose(m, date)
+			data, from, to, err := compose(nil, m, date)
 			if err != nil {
 				t.Fatalf("body %d %s: %v", i, kind, err)
 			}
@@ -213,7 +213,7 @@ func TestCompose_Random(t *testing.T) {
 			continue
 		}
 		subject := body[:min(len(body), 40)]
-		data, _, _, err := compose(&Message{FromEmail: "a@example.com", To: "b@example.com", Subject: subject, Text: body, HTML: body}, time.Now())
+		data, _, _, err := compose(nil, &Message{FromEmail: "a@example.com", To: "b@example.com", Subject: subject, Text: body, HTML: body}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +283,7 @@ func TestCompose_Refused(t *testing.T) {
 	for _, tt := range tests {
 		m := ok()
 		tt.edit(m)
-		data, _, _, err := compose(m, time.Now())
+		data, _, _, err := compose(nil, m, time.Now())
 		if err == nil || data != nil {
 			t.Errorf("%s: no error", tt.name)
 			continue
@@ -302,7 +302,7 @@ func BenchmarkCompose(b *testing.B) {
 		Headers: map[string]string{"List-Unsubscribe": "<https://example.com/u/x>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}}
 	b.SetBytes(int64(len(html) + len(text)))
 	for b.Loop() {
-		if _, _, _, err := compose(m, time.Now()); err != nil {
+		if _, _, _, err := compose(nil, m, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -208,13 +208,7 @@ func (s *slots) add(v string) string {
 
 // number replaces each value placeholder in t by the slot of its value.
 func (s *slots) number(t string) string {
-	return placeholderRE.ReplaceAllStringFunc(t, func(ph string) string {
-		b, err := hex.DecodeString(ph[len(placeholderStart) : len(ph)-len(placeholderEnd)])
-		if err != nil { // cannot happen: the expression only matches pairs of hex digits
-			return ""
-		}
-		return s.add(string(b))
-	})
+	return replacePlaceholders(t, s.add)
 }
 
 // linkToken returns the token of a link made by Tidings, its last path
