@@ -299,12 +299,17 @@ const claimSQL = `
 			                WHERE st.id = o.step_id
 			                  AND st.deleted_at IS NOT NULL)
 			       END AS mailable,
+			       o.kind, o.priority, o.due_at, o.subscriber_id, o.subscription_id, o.list_id, o.attempts, o.message_id,
+			       r.email, r.name,
 			       COALESCE(st.subject, bo.subject, CASE WHEN o.kind = 'welcome' THEN l.welcome_subject END, '') AS subject,
 			       COALESCE(st.body, bo.body, CASE WHEN o.kind = 'welcome' THEN l.welcome_body END, '') AS body,
+			       COALESCE(o.broadcast_id, 0) AS broadcast_id,
 			       COALESCE(o.step_id, o.bonus_id, o.broadcast_id, o.list_id) AS content_id,
-			       COALESCE(st.updated_at, bo.updated_at, bc.updated_at, l.updated_at) AS content_at
+			       COALESCE(st.updated_at, bo.updated_at, bc.updated_at, l.updated_at) AS content_at,
+			       l.slug AS list_slug, l.name AS list_name, l.from_name, l.from_email, l.reply_to, l.postal_address
 			FROM claimable c
 			JOIN outbox o ON o.id = c.id
+			JOIN subscribers r ON r.id = o.subscriber_id
 			JOIN lists l ON l.id = o.list_id
 			LEFT JOIN steps st ON st.id = o.step_id
 			LEFT JOIN bonuses bo ON bo.id = o.bonus_id
@@ -319,14 +324,10 @@ const claimSQL = `
 			WHERE o.id = k.id
 			  AND NOT k.mailable
 		)
-		SELECT o.id, o.kind, CASE WHEN k.mailable THEN 'sending' ELSE 'skipped' END AS status, o.priority, o.due_at,
-		       o.subscriber_id, o.subscription_id, o.list_id, o.attempts, o.message_id, r.email, r.name,
-		       k.subject, k.body, COALESCE(o.broadcast_id, 0) AS broadcast_id, k.content_id, k.content_at,
-		       l.slug AS list_slug, l.name AS list_name, l.from_name, l.from_email, l.reply_to, l.postal_address
-		FROM checked k
-		JOIN outbox o ON o.id = k.id
-		JOIN subscribers r ON r.id = o.subscriber_id
-		JOIN lists l ON l.id = o.list_id`
+		SELECT id, kind, CASE WHEN mailable THEN 'sending' ELSE 'skipped' END AS status, priority, due_at,
+		       subscriber_id, subscription_id, list_id, attempts, message_id, email, name, subject, body,
+		       broadcast_id, content_id, content_at, list_slug, list_name, from_name, from_email, reply_to, postal_address
+		FROM checked`
 
 // claim runs claimQuery in a transaction of its own, which it commits at
 // once when nothing may be sent (to write the skips) and otherwise leaves
@@ -553,38 +554,43 @@ func (d *Dispatcher) render(ctx context.Context, it *Item) (*delivery.Message, e
 	l := templates.List{Name: it.ListName, FromName: it.FromName, PostalAddress: it.PostalAddress}
 	unsubscribe := d.Links.Unsubscribe(it.SubscriptionID)
 	to := templates.Recipient{Email: it.Email, Name: it.Name, UnsubscribeURL: unsubscribe, PreferencesURL: d.Links.Preferences(it.SubscriptionID)}
-	var (
-		m   *templates.Message
-		err error
-	)
+	msg := &delivery.Message{
+		FromName: it.FromName, FromEmail: it.FromEmail, ReplyTo: it.ReplyTo,
+		To: it.Email, ToName: it.Name,
+	}
 	switch it.Kind {
 	case KindConfirm:
-		m, err = d.Renderer.Confirmation(l, to, d.Links.Confirm(it.SubscriptionID))
+		m, err := d.Renderer.Confirmation(l, to, d.Links.Confirm(it.SubscriptionID))
+		if err != nil {
+			return nil, err
+		}
+		msg.Subject, msg.HTML, msg.Text = m.Subject, m.HTML, m.Text
 	case KindWelcome, KindBonus, KindStep, KindBroadcast:
 		if it.Kind == KindWelcome && strings.TrimSpace(it.Subject) == "" {
 			return nil, nil
 		}
-		var p *templates.Prepared
-		if p, err = d.prepare(ctx, it, l); err == nil {
-			m, err = p.For(to)
+		p, err := d.prepare(ctx, it, l)
+		if err != nil {
+			return nil, err
 		}
+		// In pieces: what every recipient of the content shares is encoded
+		// once, by the Sender.
+		m, err := p.SplicedFor(to)
+		if err != nil {
+			return nil, err
+		}
+		html, text := delivery.Spliced(m.HTML), delivery.Spliced(m.Text)
+		msg.Subject, msg.HTMLSpliced, msg.TextSpliced = m.Subject, &html, &text
 	default:
 		return nil, fmt.Errorf("cannot render a %q item", it.Kind)
 	}
-	if err != nil {
-		return nil, err
+	msg.Headers = map[string]string{
+		"List-Unsubscribe":      "<" + unsubscribe + ">",
+		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+		"List-Id":               "<" + it.ListSlug + "." + d.listDomain(it.FromEmail) + ">",
+		"X-Tidings-Outbox":      strconv.FormatInt(it.ID, 10),
 	}
-	return &delivery.Message{
-		FromName: it.FromName, FromEmail: it.FromEmail, ReplyTo: it.ReplyTo,
-		To: it.Email, ToName: it.Name,
-		Subject: m.Subject, HTML: m.HTML, Text: m.Text,
-		Headers: map[string]string{
-			"List-Unsubscribe":      "<" + unsubscribe + ">",
-			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-			"List-Id":               "<" + it.ListSlug + "." + d.listDomain(it.FromEmail) + ">",
-			"X-Tidings-Outbox":      strconv.FormatInt(it.ID, 10),
-		},
-	}, nil
+	return msg, nil
 }
 
 // errContent marks a failure to read a broadcast's content: the database's

@@ -25,7 +25,10 @@ import (
 // a byte-at-a-time dot-stuffing writer: together a third of a sending
 // worker's CPU. go-mail still carries them (connection, STARTTLS, AUTH,
 // MAIL, RCPT).
-func compose(dst []byte, m *Message, date time.Time) (data []byte, from, to string, err error) {
+//
+// The pieces of a Spliced body come from cache, encoded before, when cache
+// is not nil.
+func compose(dst []byte, m *Message, date time.Time, cache *fixedCache) (data []byte, from, to string, err error) {
 	from, err = bareAddress(m.FromEmail)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("from address %q: %w", m.FromEmail, err)
@@ -58,12 +61,18 @@ func compose(dst []byte, m *Message, date time.Time) (data []byte, from, to stri
 		names = append(names, name)
 	}
 	slices.Sort(names) // the same message is written the same way
-	if m.Text == "" && m.HTML == "" {
+	html, text := body{m.HTML, m.HTMLSpliced}, body{m.Text, m.TextSpliced}
+	for _, bd := range []body{html, text} {
+		if bd.spliced != nil && !bd.spliced.valid() {
+			return nil, "", "", errors.New("spliced body: there must be one value fewer than fixed pieces")
+		}
+	}
+	if html.empty() && text.empty() {
 		return nil, "", "", errors.New("message has neither a text nor an HTML body")
 	}
 
 	// Room for the bodies, their encoding, and the dot that ends DATA.
-	b := slices.Grow(dst, 1024+(len(m.Text)+len(m.HTML))*5/4+3)
+	b := slices.Grow(dst, 1024+(html.size()+text.size())*5/4+3)
 	header := func(name, value string) {
 		b = append(b, name...)
 		b = append(b, ": "...)
@@ -85,14 +94,18 @@ func compose(dst []byte, m *Message, date time.Time) (data []byte, from, to stri
 	}
 	header("MIME-Version", "1.0")
 
-	part := func(contentType, body string) {
+	part := func(contentType string, bd body) {
 		header("Content-Type", contentType+"; charset=UTF-8")
 		header("Content-Transfer-Encoding", "quoted-printable")
 		b = append(b, "\r\n"...)
-		b = appendQP(b, body)
+		if bd.spliced != nil {
+			b = appendSpliced(b, bd.spliced, cache)
+		} else {
+			b = appendQP(b, bd.text)
+		}
 	}
 	switch {
-	case m.Text != "" && m.HTML != "":
+	case !text.empty() && !html.empty():
 		// multipart/alternative: the last part is the preferred one (RFC 2046
 		// section 5.1.4). "=_" cannot occur in quoted-printable text, so the
 		// boundary cannot occur in the parts.
@@ -101,19 +114,42 @@ func compose(dst []byte, m *Message, date time.Time) (data []byte, from, to stri
 		boundary := "=_" + hex.EncodeToString(r[:])
 		header("Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
 		b = append(b, "\r\n--"+boundary+"\r\n"...)
-		part("text/plain", m.Text)
+		part("text/plain", text)
 		b = append(b, "\r\n--"+boundary+"\r\n"...)
-		part("text/html", m.HTML)
+		part("text/html", html)
 		b = append(b, "\r\n--"+boundary+"--\r\n"...)
-	case m.Text != "":
-		part("text/plain", m.Text)
+	case !text.empty():
+		part("text/plain", text)
 	default:
-		part("text/html", m.HTML)
+		part("text/html", html)
 	}
 	if b[len(b)-1] != '\n' {
 		b = append(b, "\r\n"...) // DATA ends with a line of its own
 	}
 	return b, from, to, nil
+}
+
+// body is a body part as a string, or in pieces when spliced is set.
+type body struct {
+	text    string
+	spliced *Spliced
+}
+
+func (bd body) empty() bool { return bd.size() == 0 }
+
+// size is the length of the body, unencoded.
+func (bd body) size() int {
+	if bd.spliced == nil {
+		return len(bd.text)
+	}
+	n := 0
+	for _, f := range bd.spliced.Fixed {
+		n += len(f)
+	}
+	for _, v := range bd.spliced.Values {
+		n += len(v)
+	}
+	return n
 }
 
 // encodeText returns a header value as it may be written: as it is when it

@@ -146,7 +146,7 @@ func TestCompose_RoundTrip(t *testing.T) {
 			case "html":
 				m.HTML = body
 			}
-			data, from, to, err := compose(nil, m, date)
+			data, from, to, err := compose(nil, m, date, nil)
 			if err != nil {
 				t.Fatalf("body %d %s: %v", i, kind, err)
 			}
@@ -213,7 +213,7 @@ func TestCompose_Random(t *testing.T) {
 			continue
 		}
 		subject := body[:min(len(body), 40)]
-		data, _, _, err := compose(nil, &Message{FromEmail: "a@example.com", To: "b@example.com", Subject: subject, Text: body, HTML: body}, time.Now())
+		data, _, _, err := compose(nil, &Message{FromEmail: "a@example.com", To: "b@example.com", Subject: subject, Text: body, HTML: body}, time.Now(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,6 +227,54 @@ func TestCompose_Random(t *testing.T) {
 		if got, err := dec.DecodeHeader(p.header.Get("Subject")); err != nil || strings.TrimSpace(got) != strings.TrimSpace(subject) {
 			t.Fatalf("case %d: Subject %q (%v), want %q", i, got, err, subject)
 		}
+	}
+}
+
+// TestCompose_Spliced: bodies in pieces, whose fixed pieces are encoded once
+// and shared, read back as the joined pieces, whatever the pieces hold
+// (including a CR at the end of one and an LF at the start of the next).
+func TestCompose_Spliced(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []string{"a", "b", " ", "\t", "=", ".", "F", "\n", "\r\n", "\r", "ü", "—", "<", "x", strings.Repeat("y", 80)}
+	piece := func() string {
+		var b strings.Builder
+		for range rng.IntN(30) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		return b.String()
+	}
+	var cache fixedCache
+	for i := range 300 {
+		fixed := make([]string, 1+rng.IntN(5))
+		for j := range fixed {
+			fixed[j] = piece()
+		}
+		// Three recipients share the fixed pieces, each with values of their own.
+		for range 3 {
+			values := make([]string, len(fixed)-1)
+			for j := range values {
+				values[j] = piece()
+			}
+			sp := &Spliced{Fixed: fixed, Values: values}
+			want := strings.ReplaceAll(sp.String(), "\r\n", "\n")
+			if want == "" {
+				continue
+			}
+			data, _, _, err := compose(nil, &Message{FromEmail: "a@example.com", To: "b@example.com", Subject: "s", HTMLSpliced: sp, TextSpliced: sp}, time.Now(), &cache)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := mustParse(t, data)
+			if p.text != want || p.html != want {
+				t.Fatalf("case %d: %q + %q: read back %q, want %q", i, fixed, values, p.text, want)
+			}
+		}
+	}
+	_, _, _, err := compose(nil, &Message{FromEmail: "a@example.com", To: "b@example.com", Subject: "s",
+		TextSpliced: &Spliced{Fixed: []string{"a", "b"}}}, time.Now(), &cache)
+	if err == nil || !strings.Contains(err.Error(), "one value fewer") {
+		t.Fatalf("a value missing: %v", err)
 	}
 }
 
@@ -283,7 +331,7 @@ func TestCompose_Refused(t *testing.T) {
 	for _, tt := range tests {
 		m := ok()
 		tt.edit(m)
-		data, _, _, err := compose(nil, m, time.Now())
+		data, _, _, err := compose(nil, m, time.Now(), nil)
 		if err == nil || data != nil {
 			t.Errorf("%s: no error", tt.name)
 			continue
@@ -302,7 +350,7 @@ func BenchmarkCompose(b *testing.B) {
 		Headers: map[string]string{"List-Unsubscribe": "<https://example.com/u/x>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}}
 	b.SetBytes(int64(len(html) + len(text)))
 	for b.Loop() {
-		if _, _, _, err := compose(nil, m, time.Now()); err != nil {
+		if _, _, _, err := compose(nil, m, time.Now(), nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -22,6 +22,11 @@ type Message struct {
 	HTML      string // the text/html alternative; may be empty if Text is not
 	Text      string // the text/plain alternative; may be empty if HTML is not
 
+	// HTMLSpliced and TextSpliced, when set, are HTML and Text in pieces, so
+	// that what many messages share is encoded once (see Spliced); HTML and
+	// Text are then not used.
+	HTMLSpliced, TextSpliced *Spliced
+
 	// MessageID is the Message-ID header, "<left@right>" (RFC 5322 section
 	// 3.6.4), from NewMessageID. Empty means one is made up from the domain of
 	// FromEmail.

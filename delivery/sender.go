@@ -20,6 +20,7 @@ type Sender struct {
 	relay   Relay
 	timeout time.Duration
 	client  *mail.Client // shared by every Conn: go-mail keeps per-connection state in smtp.Client
+	fixed   fixedCache   // the encoded Fixed pieces of Spliced bodies
 }
 
 // NewSender checks cfg and returns a Sender for its relay. It does not
@@ -214,7 +215,7 @@ func (c *Conn) drop() {
 func (c *Conn) Send(ctx context.Context, m *Message) Result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	data, from, to, err := compose(c.buf[:0], m, time.Now())
+	data, from, to, err := compose(c.buf[:0], m, time.Now(), &c.s.fixed)
 	if err != nil {
 		return Result{Status: PermFailure, AddressFailure: errors.Is(err, errRecipient), Err: fmt.Errorf("delivery: %w", err)}
 	}

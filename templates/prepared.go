@@ -42,8 +42,8 @@ type Prepared struct {
 // laidOut is one variant of a Prepared: the HTML and text parts with slots.
 type laidOut struct {
 	once sync.Once
-	html []part
-	text []part
+	html split
+	text split
 	err  error
 }
 
@@ -72,6 +72,53 @@ func (r *Renderer) Prepare(c Content, l List) (*Prepared, error) {
 // a template fails to execute for to (as Render does) and when to has no
 // UnsubscribeURL; other errors are internal.
 func (p *Prepared) For(to Recipient) (*Message, error) {
+	m, err := p.SplicedFor(to)
+	if err != nil {
+		return nil, err
+	}
+	return &Message{Subject: m.Subject, HTML: m.HTML.String(), Text: m.Text.String()}, nil
+}
+
+// SplicedMessage is a Message whose bodies are left in pieces: the fixed
+// text of the recipient's variant, which is the same strings for every
+// recipient who shares it, and the recipient's values between them. A
+// sender can then encode the fixed pieces once (delivery.Spliced).
+type SplicedMessage struct {
+	Subject    string
+	HTML, Text Spliced
+}
+
+// Spliced is a body in pieces: Fixed[0] + Values[0] + Fixed[1] + ... +
+// Fixed[len(Fixed)-1]. Fixed is shared by every message of the same
+// variant and must not be changed.
+type Spliced struct {
+	Fixed  []string
+	Values []string // one fewer than Fixed
+}
+
+// String joins the pieces.
+func (s Spliced) String() string {
+	n := 0
+	for _, f := range s.Fixed {
+		n += len(f)
+	}
+	for _, v := range s.Values {
+		n += len(v)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i, f := range s.Fixed {
+		if i > 0 {
+			b.WriteString(s.Values[i-1])
+		}
+		b.WriteString(f)
+	}
+	return b.String()
+}
+
+// SplicedFor is For with the bodies left in pieces. It returns the same
+// errors.
+func (p *Prepared) SplicedFor(to Recipient) (*SplicedMessage, error) {
 	if to.UnsubscribeURL == "" {
 		return nil, tidings.Errorf(tidings.EINVALID, "The recipient has no unsubscribe link.")
 	}
@@ -107,15 +154,17 @@ func (p *Prepared) For(to Recipient) (*Message, error) {
 	key := strings.Join([]string{slotSubject, slotBody, unsubscribe, preferences}, "\x00")
 	lo := p.layout(key)
 	lo.once.Do(func() {
-		lo.html, lo.text, lo.err = p.lay(slotSubject, slotBody, unsubscribe, preferences)
+		var html, text []part
+		html, text, lo.err = p.lay(slotSubject, slotBody, unsubscribe, preferences)
+		lo.html, lo.text = splitParts(html), splitParts(text)
 	})
 	if lo.err != nil {
 		return nil, lo.err
 	}
-	return &Message{
+	return &SplicedMessage{
 		Subject: strings.Join(strings.Fields(splice(subject, verbatim)), " "),
-		HTML:    assemble(lo.html, s.values, escapeHTML),
-		Text:    assemble(lo.text, s.values, verbatim),
+		HTML:    lo.html.fill(s.values, escapeHTML),
+		Text:    lo.text.fill(s.values, verbatim),
 	}, nil
 }
 
@@ -265,26 +314,53 @@ func parts(s string, text bool) []part {
 	return out
 }
 
-// assemble fills in the slots of ps with esc of values. A slot with no value
-// (an editor wrote something that looks like one) stays as written.
-func assemble(ps []part, values []string, esc func(string) string) string {
-	var b strings.Builder
-	n := 0
+// split is laid-out output split for filling in: fixed[i] comes before
+// vars[i], the slots and underlines, whose text depends on the values.
+type split struct {
+	fixed []string // len(vars)+1
+	vars  []part
+}
+
+// splitParts joins the literal parts of ps into the fixed pieces between
+// the others.
+func splitParts(ps []part) split {
+	sp := split{fixed: []string{""}}
 	for _, p := range ps {
-		n += len(p.lit)
-	}
-	b.Grow(n + n/8)
-	for _, p := range ps {
-		switch {
-		case p.under != 0:
-			// Width as the reader sees it, as plainText counts it.
-			w := utf8.RuneCountInString(assemble(p.heading, values, verbatim))
-			b.WriteString(strings.Repeat(string(p.under), w))
-		case p.slot >= 0 && p.slot < len(values):
-			b.WriteString(esc(values[p.slot]))
-		default:
-			b.WriteString(p.lit)
+		if p.slot < 0 && p.under == 0 {
+			sp.fixed[len(sp.fixed)-1] += p.lit
+			continue
 		}
+		sp.vars = append(sp.vars, p)
+		sp.fixed = append(sp.fixed, "")
 	}
-	return b.String()
+	return sp
+}
+
+// fill fills in the vars of sp with esc of values.
+func (sp split) fill(values []string, esc func(string) string) Spliced {
+	out := Spliced{Fixed: sp.fixed, Values: make([]string, len(sp.vars))}
+	for i, p := range sp.vars {
+		out.Values[i] = fillPart(p, values, esc)
+	}
+	return out
+}
+
+// fillPart is the text of one part for values: a slot's value through esc,
+// or the underline of a heading as wide as the heading comes out. A slot
+// with no value (an editor wrote something that looks like one) stays as
+// written.
+func fillPart(p part, values []string, esc func(string) string) string {
+	switch {
+	case p.under != 0:
+		// Width as the reader sees it, as plainText counts it.
+		var w int
+		for _, h := range p.heading {
+			w += utf8.RuneCountInString(fillPart(h, values, verbatim))
+		}
+		return strings.Repeat(string(p.under), w)
+	case p.slot >= 0 && p.slot < len(values):
+		return esc(values[p.slot])
+	default:
+		return p.lit
+	}
 }
