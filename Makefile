@@ -26,8 +26,9 @@ test: postgres chromium check
 # process and an SMTP sink in another process, against raw go-mail.
 N ?= 10000
 CONNECTIONS ?= 10
+RUNS ?= 2
 
 .PHONY: bench
 bench: build postgres
 	go build -o bin/tidings-bench ./cmd/tidings-bench
-	./bin/tidings-bench -n $(N) -connections $(CONNECTIONS) -tidings bin/tidings
+	./bin/tidings-bench -n $(N) -connections $(CONNECTIONS) -runs $(RUNS) -tidings bin/tidings

@@ -3,13 +3,14 @@
 //
 // It creates a throwaway database, seeds N confirmed subscribers, starts an
 // SMTP sink in another process and `tidings serve --role worker` in a third,
-// sends one broadcast to all of them, and prints: N, the seconds from start to
-// the last message accepted, messages per second, the peak memory (VmHWM) of
-// the sending process, and the duplicates and missing recipients counted at
-// the sink. In the same run, once before the engine and once after, it sends N
-// pre-rendered messages with go-mail over the same number of connections to
-// the same sink, with no database, and prints the engine's rate as a fraction
-// of the mean of those two raw rates.
+// sends a broadcast to all of them (-runs times, a new broadcast each time),
+// and prints: N, the seconds from start to the last message accepted,
+// messages per second, the peak memory (VmHWM) of the sending process, and
+// the duplicates and missing recipients counted at the sink. Before each
+// engine run and after the last, it sends N pre-rendered messages with
+// go-mail over the same number of connections to the same sink, with no
+// database (the raw limits), and prints the engine's mean rate as a
+// fraction of their mean.
 //
 //	make bench                      # N = 10,000
 //	make bench N=100000
@@ -66,9 +67,9 @@ func main() {
 
 type result struct {
 	n          int
+	enqueue    float64
 	seconds    float64
 	rate       float64
-	peakKB     int
 	duplicates int
 	missing    int
 }
@@ -79,7 +80,8 @@ func run(ctx context.Context, args []string) error {
 	conns := fs.Int("connections", 10, "SMTP connections, for the engine and the raw run alike")
 	bin := fs.String("tidings", "bin/tidings", "the tidings binary to measure")
 	admin := fs.String("database-url", pgtest.AdminURL(), "a Postgres URL whose role may create databases")
-	timeout := fs.Duration("timeout", 15*time.Minute, "give up after this long")
+	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
+	runs := fs.Int("runs", 2, "engine runs, each between two runs of the raw limits")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,27 +107,31 @@ func run(ctx context.Context, args []string) error {
 	if err := migrations.Up(ctx, db.DB); err != nil {
 		return err
 	}
-	listID, broadcastID, err := seed(ctx, db, *n)
+	listID, err := seed(ctx, db, *n)
 	if err != nil {
 		return err
 	}
 
-	// The raw limit is measured before and after the engine and the two
-	// averaged: on a shared machine the speed drifts over a minute, and one
-	// raw run after the engine measured a different machine from the one
-	// the engine ran on.
-	// A short run first, so that neither measurement pays for the sink's
-	// first connections and allocations.
+	// The machine's speed drifts over a minute, so the raw limits and the
+	// engine take turns: raw, engine, raw, ..., engine, raw, each raw limit
+	// measured runs+1 times and the engine runs times, and the rates of
+	// each are averaged. A short raw run first, so that no measurement pays
+	// for the sink's first connections and allocations.
 	if _, err := measureRaw(ctx, sendRaw, sinkSMTP, sinkHTTP, min(*n, 2000), *conns); err != nil {
 		return err
 	}
-	rawBefore, err := measureRaw(ctx, sendRaw, sinkSMTP, sinkHTTP, *n, *conns)
-	if err != nil {
-		return err
-	}
-	bytesBefore, err := measureRaw(ctx, sendRawBytes, sinkSMTP, sinkHTTP, *n, *conns)
-	if err != nil {
-		return err
+	var raws, bytess []float64
+	measureBoth := func() error {
+		r, err := measureRaw(ctx, sendRaw, sinkSMTP, sinkHTTP, *n, *conns)
+		if err != nil {
+			return err
+		}
+		b, err := measureRaw(ctx, sendRawBytes, sinkSMTP, sinkHTTP, *n, *conns)
+		if err != nil {
+			return err
+		}
+		raws, bytess = append(raws, r), append(bytess, b)
+		return nil
 	}
 
 	worker, err := startWorker(ctx, *bin, dsn, sinkSMTP, *conns)
@@ -133,56 +139,93 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer worker.stop()
-
 	store := &campaigns.Store{DB: db, Now: time.Now}
-	start := time.Now()
-	if _, err := store.SendNow(ctx, broadcastID); err != nil {
-		return err
-	}
-	enqueued := time.Since(start)
-	st, err := waitFor(ctx, sinkHTTP, *n)
-	if err != nil {
-		return err
+	var engines []result
+	for range *runs {
+		if err := measureBoth(); err != nil {
+			return err
+		}
+		broadcastID, err := newBroadcast(ctx, db, listID)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if _, err := store.SendNow(ctx, broadcastID); err != nil {
+			return err
+		}
+		enqueued := time.Since(start)
+		st, err := waitFor(ctx, sinkHTTP, *n)
+		if err != nil {
+			return err
+		}
+		e := result{
+			n:          *n,
+			enqueue:    enqueued.Seconds(),
+			seconds:    time.Unix(0, st.LastNanos).Sub(start).Seconds(),
+			duplicates: st.Duplicates,
+			missing:    *n - st.Unique,
+		}
+		e.rate = float64(st.Unique) / e.seconds
+		engines = append(engines, e)
+		if err := resetSink(sinkHTTP); err != nil {
+			return err
+		}
 	}
 	peak := worker.peakKB()
-	engine := result{
-		n:          *n,
-		seconds:    time.Unix(0, st.LastNanos).Sub(start).Seconds(),
-		peakKB:     peak,
-		duplicates: st.Duplicates,
-		missing:    *n - st.Unique,
-	}
-	engine.rate = float64(st.Unique) / engine.seconds
 	worker.stop()
-	_ = listID
-
-	rawAfter, err := measureRaw(ctx, sendRaw, sinkSMTP, sinkHTTP, *n, *conns)
-	if err != nil {
+	if err := measureBoth(); err != nil {
 		return err
 	}
-	bytesAfter, err := measureRaw(ctx, sendRawBytes, sinkSMTP, sinkHTTP, *n, *conns)
-	if err != nil {
-		return err
-	}
-	rawRate := (rawBefore + rawAfter) / 2
-	bytesRate := (bytesBefore + bytesAfter) / 2
 
-	fmt.Printf("N                         %d\n", engine.n)
+	var sum result
+	for _, e := range engines {
+		sum.enqueue += e.enqueue
+		sum.seconds += e.seconds
+		sum.rate += e.rate
+		sum.duplicates += e.duplicates
+		sum.missing += e.missing
+	}
+	k := float64(len(engines))
+	rawRate, bytesRate := mean(raws), mean(bytess)
+	fmt.Printf("N                         %d\n", *n)
 	fmt.Printf("connections               %d\n", *conns)
-	fmt.Printf("enqueue (start broadcast) %.2f s\n", enqueued.Seconds())
-	fmt.Printf("start to last accepted    %.2f s\n", engine.seconds)
-	fmt.Printf("messages per second       %.0f\n", engine.rate)
-	fmt.Printf("peak memory (VmHWM)       %.1f MB\n", float64(engine.peakKB)/1024)
-	fmt.Printf("duplicates at sink        %d\n", engine.duplicates)
-	fmt.Printf("missing at sink           %d\n", engine.missing)
-	fmt.Printf("raw go-mail, no database  %.0f messages per second (%.0f before, %.0f after)\n", rawRate, rawBefore, rawAfter)
-	fmt.Printf("engine / raw              %.2f\n", engine.rate/rawRate)
-	fmt.Printf("raw bytes, no database    %.0f messages per second (%.0f before, %.0f after)\n", bytesRate, bytesBefore, bytesAfter)
-	fmt.Printf("engine / raw bytes        %.2f\n", engine.rate/bytesRate)
-	if engine.duplicates != 0 || engine.missing != 0 {
+	for i, e := range engines {
+		fmt.Printf("engine run %d              %.0f messages per second (enqueue %.2f s, start to last accepted %.2f s)\n", i+1, e.rate, e.enqueue, e.seconds)
+	}
+	fmt.Printf("enqueue (start broadcast) %.2f s (mean of %d)\n", sum.enqueue/k, len(engines))
+	fmt.Printf("start to last accepted    %.2f s (mean of %d)\n", sum.seconds/k, len(engines))
+	fmt.Printf("messages per second       %.0f (mean of %d)\n", sum.rate/k, len(engines))
+	fmt.Printf("peak memory (VmHWM)       %.1f MB\n", float64(peak)/1024)
+	fmt.Printf("duplicates at sink        %d\n", sum.duplicates)
+	fmt.Printf("missing at sink           %d\n", sum.missing)
+	fmt.Printf("raw go-mail, no database  %.0f messages per second (mean of %s)\n", rawRate, rates(raws))
+	fmt.Printf("engine / raw              %.2f\n", sum.rate/k/rawRate)
+	fmt.Printf("raw bytes, no database    %.0f messages per second (mean of %s)\n", bytesRate, rates(bytess))
+	fmt.Printf("engine / raw bytes        %.2f\n", sum.rate/k/bytesRate)
+	if sum.duplicates != 0 || sum.missing != 0 {
 		return errors.New("duplicates or missing recipients: the engine lost or repeated messages")
 	}
 	return nil
+}
+
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// rates lists rates for printing: "8,120, 9,007 and 8,650".
+func rates(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	if len(parts) < 2 {
+		return strings.Join(parts, "")
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
 // startSink starts this binary again as the SMTP sink, in its own process.
@@ -233,41 +276,43 @@ func createDB(ctx context.Context, admin string) (string, func(), error) {
 	}, nil
 }
 
-// seed creates a list, n confirmed subscribers and a draft broadcast, in SQL.
-func seed(ctx context.Context, db *sqlx.DB, n int) (listID, broadcastID int64, err error) {
+// seed creates a list and n confirmed subscribers, in SQL.
+func seed(ctx context.Context, db *sqlx.DB, n int) (listID int64, err error) {
 	now := time.Now()
 	err = db.GetContext(ctx, &listID, `
 		INSERT INTO lists (slug, name, from_name, from_email, timezone, postal_address, created_at, updated_at)
 		VALUES ('bench', 'Bench', 'Bench', 'bench@tidings.localhost', 'UTC', '1 Bench Road', $1, $1)
 		RETURNING id`, now)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	_, err = db.ExecContext(ctx, `
 		INSERT INTO subscribers (email, name, created_at, updated_at)
 		SELECT 'reader' || i || '@bench.localhost', 'Reader ' || i, $1, $1
 		FROM generate_series(1, $2) AS i`, now, n)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	_, err = db.ExecContext(ctx, `
 		INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, created_at, updated_at)
 		SELECT id, $1, 'confirmed', $2, $2, $2
 		FROM subscribers`, listID, now)
 	if err != nil {
-		return 0, 0, err
-	}
-	err = db.GetContext(ctx, &broadcastID, `
-		INSERT INTO broadcasts (list_id, subject, body, preheader, created_at, updated_at)
-		VALUES ($1, 'Notes for {{or .FirstName "you"}}: the week in leadership', $2, 'Three ideas for this week', $3, $3)
-		RETURNING id`, listID, benchBody, now)
-	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	// As a database that has been in use would be: otherwise autovacuum
 	// takes the fresh tables in hand while the measurements run.
 	_, err = db.ExecContext(ctx, `VACUUM ANALYZE subscribers, subscriptions`)
-	return listID, broadcastID, err
+	return listID, err
+}
+
+// newBroadcast creates a draft broadcast to the list.
+func newBroadcast(ctx context.Context, db *sqlx.DB, listID int64) (id int64, err error) {
+	err = db.GetContext(ctx, &id, `
+		INSERT INTO broadcasts (list_id, subject, body, preheader, created_at, updated_at)
+		VALUES ($1, 'Notes for {{or .FirstName "you"}}: the week in leadership', $2, 'Three ideas for this week', now(), now())
+		RETURNING id`, listID, benchBody)
+	return id, err
 }
 
 const benchBody = `Hi {{or .FirstName "there"}},
@@ -387,19 +432,22 @@ func waitFor(ctx context.Context, sinkHTTP string, n int) (sinkStats, error) {
 	}
 }
 
+// resetSink clears the sink's counts.
+func resetSink(sinkHTTP string) error {
+	resp, err := http.Post(sinkHTTP+"/reset", "text/plain", nil)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
 // rawSender is sendRaw or sendRawBytes.
 type rawSender func(ctx context.Context, sinkAddr string, n, conns int) error
 
 // measureRaw sends n messages with send and returns the messages per
 // second accepted at the sink, which it clears before and after.
 func measureRaw(ctx context.Context, send rawSender, sinkSMTP, sinkHTTP string, n, conns int) (float64, error) {
-	reset := func() error {
-		resp, err := http.Post(sinkHTTP+"/reset", "text/plain", nil)
-		if err != nil {
-			return err
-		}
-		return resp.Body.Close()
-	}
+	reset := func() error { return resetSink(sinkHTTP) }
 	if err := reset(); err != nil {
 		return 0, err
 	}
