@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tidings/tidings"
@@ -39,8 +41,10 @@ const maxTokenLen = 256
 // a later expiry without the secret. Tokens is safe for concurrent use.
 type Tokens struct {
 	// Secret is the HMAC key. It must not be empty; cmd/tidings requires at
-	// least 32 characters.
+	// least 32 characters. It must not change once Tokens is in use.
 	Secret []byte
+
+	macs sync.Pool // HMACs keyed with Secret, for reuse: a sender signs two links per message
 }
 
 // Sign returns a token for purpose on the subscription, valid until expires
@@ -115,10 +119,17 @@ func (t *Tokens) Verify(purpose, token string, now time.Time) (int64, error) {
 
 // mac is the HMAC of the encoded payload, under the token domain.
 func (t *Tokens) mac(encodedPayload string) []byte {
-	h := hmac.New(sha256.New, t.Secret)
+	h, ok := t.macs.Get().(hash.Hash)
+	if ok {
+		h.Reset()
+	} else {
+		h = hmac.New(sha256.New, t.Secret)
+	}
 	h.Write([]byte(tokenDomain))
 	h.Write([]byte(encodedPayload))
-	return h.Sum(nil)
+	sum := h.Sum(nil)
+	t.macs.Put(h)
+	return sum
 }
 
 // DefaultConfirmTTL is how long a confirmation link works when Links.ConfirmTTL is zero.

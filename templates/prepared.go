@@ -3,6 +3,7 @@ package templates
 import (
 	"encoding/hex"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -238,19 +239,15 @@ func underlineMarker(heading string, c byte) string {
 // slots numbers the values of one recipient.
 type slots struct {
 	values []string
-	index  map[string]int
 }
 
-// add returns the slot of v, new or the one v already has.
+// add returns the slot of v, new or the one v already has. A recipient has
+// a handful of values, so they are searched rather than indexed.
 func (s *slots) add(v string) string {
-	if s.index == nil {
-		s.index = map[string]int{}
-	}
-	n, ok := s.index[v]
-	if !ok {
+	n := slices.Index(s.values, v)
+	if n < 0 {
 		n = len(s.values)
 		s.values = append(s.values, v)
-		s.index[v] = n
 	}
 	return slotStart + strconv.Itoa(n) + slotEnd
 }
