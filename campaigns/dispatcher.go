@@ -231,7 +231,8 @@ func (d *Dispatcher) Claim(ctx context.Context, n int) (*Batch, error) {
 //     order. It holds queued rows only, so a claim never reads what was
 //     sent; it does read past the queued rows of a paused broadcast that
 //     come before a sending one's.
-//   - claimable: the first n of them, confirmations and series mail first.
+//   - claimable: the first n of them, confirmations and series mail first,
+//     with the columns the rest needs (as locked: the latest version).
 //   - checked: whether each may be mailed, and its content. MATERIALIZED,
 //     so that the check runs once per row. The OFFSET 0 in each check keeps
 //     Postgres from turning it into a hash of every mailable subscription
@@ -253,7 +254,7 @@ func claimQuery(n int) string {
 
 const claimSQL = `
 		WITH due AS (
-			SELECT o.id, o.priority, o.due_at
+			SELECT o.id, o.kind, o.priority, o.due_at, o.subscriber_id, o.subscription_id, o.list_id, o.step_id, o.bonus_id, o.broadcast_id, o.attempts, o.message_id
 			FROM outbox o
 			WHERE o.status = 'queued'
 			  AND o.due_at <= $1
@@ -263,7 +264,7 @@ const claimSQL = `
 			FOR UPDATE SKIP LOCKED
 		),
 		bulk AS (
-			SELECT o.id, o.priority, o.due_at
+			SELECT o.id, o.kind, o.priority, o.due_at, o.subscriber_id, o.subscription_id, o.list_id, o.step_id, o.bonus_id, o.broadcast_id, o.attempts, o.message_id
 			FROM outbox o
 			WHERE o.status = 'queued'
 			  AND o.priority = 2
@@ -274,12 +275,12 @@ const claimSQL = `
 			FOR UPDATE SKIP LOCKED
 		),
 		claimable AS (
-			SELECT id
-			FROM (SELECT id FROM due UNION ALL SELECT id FROM bulk) c
+			SELECT *
+			FROM (SELECT * FROM due UNION ALL SELECT * FROM bulk) c
 			LIMIT $n
 		),
 		checked AS MATERIALIZED (
-			SELECT c.id,
+			SELECT o.id,
 			       CASE WHEN o.kind = 'confirm' THEN EXISTS (
 			                SELECT 1
 			                FROM subscriptions s
@@ -307,8 +308,7 @@ const claimSQL = `
 			       COALESCE(o.step_id, o.bonus_id, o.broadcast_id, o.list_id) AS content_id,
 			       COALESCE(st.updated_at, bo.updated_at, bc.updated_at, l.updated_at) AS content_at,
 			       l.slug AS list_slug, l.name AS list_name, l.from_name, l.from_email, l.reply_to, l.postal_address
-			FROM claimable c
-			JOIN outbox o ON o.id = c.id
+			FROM claimable o
 			JOIN subscribers r ON r.id = o.subscriber_id
 			JOIN lists l ON l.id = o.list_id
 			LEFT JOIN steps st ON st.id = o.step_id
