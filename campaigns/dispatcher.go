@@ -103,6 +103,9 @@ type Dispatcher struct {
 	pmu      sync.Mutex
 	prepared map[preparedKey]*preparedEntry // rendered once, filled in per recipient
 
+	hostOnce sync.Once
+	host     string // of BaseURL; see listDomain
+
 	smu        sync.Mutex
 	claimStmts map[int]*sqlx.Stmt // the claim of up to n, prepared once; see claim
 }
@@ -859,10 +862,16 @@ func (d *Dispatcher) putConn(c *delivery.Conn) {
 	d.conns = append(d.conns, c)
 }
 
-// listDomain is the right-hand side of List-Id.
+// listDomain is the right-hand side of List-Id: the host of BaseURL (read
+// once), else the domain of the from address.
 func (d *Dispatcher) listDomain(fromEmail string) string {
-	if u, err := url.Parse(d.BaseURL); err == nil && u.Hostname() != "" && !strings.Contains(u.Hostname(), ":") {
-		return u.Hostname()
+	d.hostOnce.Do(func() {
+		if u, err := url.Parse(d.BaseURL); err == nil && u.Hostname() != "" && !strings.Contains(u.Hostname(), ":") {
+			d.host = u.Hostname()
+		}
+	})
+	if d.host != "" {
+		return d.host
 	}
 	return domainOf(fromEmail)
 }

@@ -1,6 +1,9 @@
 package delivery
 
 import (
+	"math/rand/v2"
+	netmail "net/mail"
+	"strings"
 	"testing"
 )
 
@@ -59,5 +62,45 @@ func TestEncodePhrase(t *testing.T) {
 		if got := encodePhrase(tt.in); got != tt.want {
 			t.Errorf("encodePhrase(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestIsPlainAddress: what isPlainAddress takes, net/mail parses to the same
+// address with no name; and the common addresses are taken.
+func TestIsPlainAddress(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"grace@example.com", "a.b+tag@mail.example.co.uk", "x_y-z@a-b.example", "o'brien@example.ie", "1@2.3"} {
+		if !isPlainAddress(s) {
+			t.Errorf("%q not taken", s)
+		}
+	}
+	for _, s := range []string{"", "@", "a@", "@b", "a@b@c", ".a@b", "a.@b", "a..b@c", "a@b..c", "a@.b", "a b@c", "\"a\"@b", "<a@b>", "A <a@b>", "a@b_c", "é@b", "a@b.c.", "a@[127.0.0.1]"} {
+		if isPlainAddress(s) {
+			t.Errorf("%q taken", s)
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	alphabet := []string{"a", "Z", "0", "a", "b", ".", "-", "_", "+", "'", "!", "@", " ", "\"", "<", ">", "(", ",", ";", ":", "\\", "[", "é", "\t"}
+	part := func() string {
+		var b strings.Builder
+		for range 1 + rng.IntN(6) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		return b.String()
+	}
+	taken := 0
+	for range 200000 {
+		s := part() + "@" + part()
+		if !isPlainAddress(s) {
+			continue
+		}
+		taken++
+		a, err := netmail.ParseAddress(s)
+		if err != nil || a.Name != "" || a.Address != s {
+			t.Fatalf("%q taken, but net/mail gives %+v, %v", s, a, err)
+		}
+	}
+	if taken < 1000 {
+		t.Fatalf("only %d random addresses taken: the test tries too few", taken)
 	}
 }

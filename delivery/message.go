@@ -94,6 +94,9 @@ func bareAddress(s string) (string, error) {
 	if s == "" {
 		return "", errors.New("empty")
 	}
+	if isPlainAddress(s) {
+		return s, nil
+	}
 	a, err := netmail.ParseAddress(s)
 	if err != nil {
 		return "", err
@@ -142,4 +145,35 @@ func checkHeader(name, value string) error {
 		return fmt.Errorf("header %s: value has a line break or NUL", name)
 	}
 	return nil
+}
+
+// isPlainAddress reports whether s is a bare address whose local part and
+// domain are dot-atoms of ASCII letters, digits and (in the local part) the
+// other atext characters (RFC 5322 section 3.4.1), as nearly every address
+// is: one net/mail parses to itself with no name (TestIsPlainAddress). It
+// saves parsing the sender and the recipient of every message.
+func isPlainAddress(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at < 0 || strings.IndexByte(s[at+1:], '@') >= 0 {
+		return false
+	}
+	return isDotAtom(s[:at], true) && isDotAtom(s[at+1:], false)
+}
+
+// isDotAtom reports whether s is one or more atoms joined by single dots;
+// atoms of letters, digits and "-", and in a local part the rest of atext.
+func isDotAtom(s string, local bool) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '.':
+		case local && strings.IndexByte("!#$%&'*+/=?^_`{|}~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
