@@ -140,9 +140,15 @@ func mustAllReached(t *testing.T, sink counter, n int) map[string]int {
 
 // sentUnrecorded returns the recipients the sink has caught whose message is
 // still queued: sent, but not recorded as sent. Once the sending process has
-// stopped, they are what it had in flight; they will go out again.
+// stopped, they are what it had in flight; they will go out again. It first
+// waits for the sink to settle: a message written whole just before the
+// process died is still being taken in.
 func sentUnrecorded(t *testing.T, db *sqlx.DB, sink counter) map[string]bool {
 	t.Helper()
+	for n := -1; n != sink.Caught(); {
+		n = sink.Caught()
+		time.Sleep(300 * time.Millisecond)
+	}
 	caught := sink.perRecipient()
 	var queued []string
 	const q = `
