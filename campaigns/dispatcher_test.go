@@ -343,10 +343,11 @@ func TestDispatcher_Failures(t *testing.T) {
 	})
 }
 
-// TestDispatcher_Bounce wires OnBounce to subscribers.Store.Bounce, as
-// cmd/tidings does: the address is suppressed and its other queued mail skipped.
-func TestDispatcher_Bounce(t *testing.T) {
-	t.Parallel()
+// mustBouncing makes a subscriber whose address the relay refuses (550
+// 5.1.1), confirmed with a welcome and a bonus queued, and a dispatcher whose
+// OnBounce is subscribers.Store.Bounce, as cmd/tidings wires it.
+func mustBouncing(t *testing.T) (*mailEnv, sub, *campaigns.Dispatcher) {
+	t.Helper()
 	e := newMailEnv(t, "2026-03-02T10:00:00Z")
 	subs := &subscribers.Store{DB: e.db, Now: e.clock.Now, Tokens: e.links.Tokens, OnEvent: e.queue.OnEvent}
 	list := MustList(t, e.db, listOpts{slug: "coach", welcomeSubject: "Welcome", welcomeBody: "Hi"})
@@ -358,6 +359,14 @@ func TestDispatcher_Bounce(t *testing.T) {
 	e.reply("nobody@example.com", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
 	d := e.dispatcher(t)
 	d.OnBounce = subs.Bounce
+	return e, s, d
+}
+
+// TestDispatcher_Bounce wires OnBounce to subscribers.Store.Bounce, as
+// cmd/tidings does: the address is suppressed and its other queued mail skipped.
+func TestDispatcher_Bounce(t *testing.T) {
+	t.Parallel()
+	e, s, d := mustBouncing(t)
 	d.BatchSize = 1
 	mustRunOnce(t, d)
 	var status string
@@ -379,17 +388,7 @@ func TestDispatcher_Bounce(t *testing.T) {
 // recorded meanwhile; nothing waits for the bounce.
 func TestDispatcher_BounceWhileRunning(t *testing.T) {
 	t.Parallel()
-	e := newMailEnv(t, "2026-03-02T10:00:00Z")
-	subs := &subscribers.Store{DB: e.db, Now: e.clock.Now, Tokens: e.links.Tokens, OnEvent: e.queue.OnEvent}
-	list := MustList(t, e.db, listOpts{slug: "coach", welcomeSubject: "Welcome", welcomeBody: "Hi"})
-	if err := e.store.CreateBonus(context.Background(), list, &campaigns.Bonus{Subject: "Bonus", Body: "b"}); err != nil {
-		t.Fatal(err)
-	}
-	s := MustSubscription(t, e.db, list, "nobody@example.com", "UTC", subscribers.StatusPending)
-	MustEvent(t, e.db, e.queue, s, subscribers.EventConfirmed, e.clock.Now())
-	e.reply("nobody@example.com", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
-	d := e.dispatcher(t)
-	d.OnBounce = subs.Bounce
+	e, s, d := mustBouncing(t)
 	d.BatchSize, d.Workers = 1, 1
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -9,7 +9,7 @@ const (
 	KindBroadcast = "broadcast"
 
 	StatusQueued  = "queued"
-	StatusSending = "sending"
+	StatusSending = "sending" // not stored: an item a claim returned to be sent
 	StatusSent    = "sent"
 	StatusFailed  = "failed"
 	StatusSkipped = "skipped"
