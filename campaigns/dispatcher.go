@@ -195,7 +195,7 @@ type Batch struct {
 }
 
 // Release gives the items back untouched, as happens when a dispatcher dies:
-// they are claimable again at once.
+// they are claimable again at once. Errors are internal.
 func (b *Batch) Release() error {
 	if b.tx == nil {
 		return nil

@@ -56,7 +56,9 @@ func appendPiece(b []byte, piece string, last bool) []byte {
 	return b
 }
 
-// fixedKey names a Fixed slice by its first element and length.
+// fixedKey names a Fixed slice by its first element and length. The pointer
+// in the key keeps the slice alive while it is cached, so its address cannot
+// be reused for other pieces and find their encoding wrong.
 type fixedKey struct {
 	first *string
 	n     int

@@ -8,10 +8,9 @@ import (
 	"testing"
 )
 
-// TestReplacePlaceholders: replacePlaceholders finds what the expression of
-// the placeholders finds, in strings made to hold near misses: odd and
+// TestSplice: splice finds what the expression of the placeholders finds, in strings made to hold near misses: odd and
 // upper-case hex, ends without starts, overlapping starts.
-func TestReplacePlaceholders(t *testing.T) {
+func TestSplice(t *testing.T) {
 	re := regexp.MustCompile(placeholderStart + `((?:[0-9a-f]{2})*)` + placeholderEnd)
 	want := func(s string) string {
 		return re.ReplaceAllStringFunc(s, func(p string) string {
@@ -19,7 +18,7 @@ func TestReplacePlaceholders(t *testing.T) {
 		})
 	}
 	got := func(s string) string {
-		return replacePlaceholders(s, func(v string) string { return "<" + hex.EncodeToString([]byte(v)) + ">" })
+		return splice(s, func(v string) string { return "<" + hex.EncodeToString([]byte(v)) + ">" })
 	}
 	for _, s := range []string{
 		"", "plain", value("x").String(), "TDGqqTDG", "TDGq6qTDG", "TDGq6AqTDG", "TDGqTDGq61qTDG",

@@ -254,7 +254,7 @@ func (s *slots) add(v string) string {
 
 // number replaces each value placeholder in t by the slot of its value.
 func (s *slots) number(t string) string {
-	return replacePlaceholders(t, s.add)
+	return splice(t, s.add)
 }
 
 // linkToken returns the token of a link made by Tidings, its last path
