@@ -448,37 +448,101 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	return processed, nil
 }
 
-// sendAll sends items in order through up to Workers connections.
+// sendAll sends items in order through up to Workers connections, in
+// groups of up to groupSize.
 func (d *Dispatcher) sendAll(ctx context.Context, items []Item) []outcome {
 	outcomes := make([]outcome, len(items))
 	workers := min(cmp.Or(d.Workers, DefaultWorkers), len(items))
-	jobs := make(chan int)
+	size := min(d.groupSize(), (len(items)+workers-1)/workers)
+	jobs := make(chan int) // the first item of a group
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			conn := d.takeConn()
 			defer d.putConn(conn)
-			for i := range jobs {
-				outcomes[i] = d.sendOrRelease(ctx, conn, &items[i])
+			group := make([]*Item, 0, size)
+			for lo := range jobs {
+				group = group[:0]
+				for i := lo; i < min(lo+size, len(items)); i++ {
+					group = append(group, &items[i])
+				}
+				copy(outcomes[lo:], d.sendGroup(ctx, conn, group))
 			}
 		})
 	}
-	for i := range items {
-		jobs <- i
+	for lo := 0; lo < len(items); lo += size {
+		jobs <- lo
 	}
 	close(jobs)
 	wg.Wait()
 	return outcomes
 }
 
-// sendOrRelease sends it, or releases it untouched when ctx has ended
-// (before or while waiting for Rate). A send under way is finished even
-// when ctx ends; delivery's own timeout bounds it.
-func (d *Dispatcher) sendOrRelease(ctx context.Context, conn *delivery.Conn, it *Item) outcome {
-	if ctx.Err() != nil || d.wait(ctx) != nil {
-		return released(it)
+// maxGroup is the most messages a worker hands its connection at once (see
+// sendGroup). The gain of one more falls as 1/n², and a group's last message
+// waits for all the others.
+const maxGroup = 16
+
+// groupSize is how many messages a worker hands its connection at once: one
+// at a time under Rate, so the limiter spaces the sends themselves.
+func (d *Dispatcher) groupSize() int {
+	if d.Rate > 0 {
+		return 1
 	}
-	return d.send(context.WithoutCancel(ctx), conn, it)
+	return maxGroup
+}
+
+// gather appends to group the items waiting in claimed, up to n in all,
+// without waiting for more.
+func gather(group []*Item, claimed <-chan *Item, n int) []*Item {
+	for len(group) < n {
+		select {
+		case it, ok := <-claimed:
+			if !ok {
+				return group
+			}
+			group = append(group, it)
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// sendGroup sends items, in order, through conn, and says what became of
+// each. An item is released untouched when ctx has ended before its turn
+// (or while it waited for Rate). The send under way is finished even when
+// ctx ends; delivery's own timeout bounds it. The messages go to
+// conn.SendAll together, so that each goes out in one write with the end of
+// the one before.
+func (d *Dispatcher) sendGroup(ctx context.Context, conn *delivery.Conn, items []*Item) []outcome {
+	outcomes := make([]outcome, len(items))
+	msgs := make([]*delivery.Message, 0, len(items))
+	sending := make([]int, 0, len(items)) // indexes of msgs in items
+	for i, it := range items {
+		if ctx.Err() != nil || d.wait(ctx) != nil {
+			outcomes[i] = released(it)
+			continue
+		}
+		o, msg := d.prepareSend(ctx, it)
+		outcomes[i] = o
+		if msg != nil {
+			msgs = append(msgs, msg)
+			sending = append(sending, i)
+		}
+	}
+	if len(msgs) == 0 {
+		return outcomes
+	}
+	for j, res := range conn.SendAll(context.WithoutCancel(ctx), ctx.Done(), msgs) {
+		i := sending[j]
+		if errors.Is(res.Err, delivery.ErrNotSent) {
+			outcomes[i] = released(items[i])
+			continue
+		}
+		outcomes[i] = d.sent(outcomes[i], items[i], res)
+	}
+	return outcomes
 }
 
 // wait blocks until Rate allows one more message, or ctx ends.
@@ -494,8 +558,10 @@ func (d *Dispatcher) wait(ctx context.Context) error {
 	return d.limiter.Wait(ctx)
 }
 
-// send renders and sends one item and says what became of it.
-func (d *Dispatcher) send(ctx context.Context, conn *delivery.Conn, it *Item) outcome {
+// prepareSend renders the message of it. When there is one to send it
+// returns it, with the outcome that sent fills in; otherwise the outcome is
+// final and the message nil.
+func (d *Dispatcher) prepareSend(ctx context.Context, it *Item) (outcome, *delivery.Message) {
 	o := outcome{item: it, tried: 1, messageID: it.MessageID}
 	if o.messageID == "" {
 		o.messageID = delivery.NewMessageID(domainOf(it.FromEmail))
@@ -504,19 +570,23 @@ func (d *Dispatcher) send(ctx context.Context, conn *delivery.Conn, it *Item) ou
 	if errors.Is(err, errContent) {
 		// Released untouched, for another try.
 		d.logger().Error("render failed", slog.Int64("outbox_id", it.ID), slog.String("kind", it.Kind), slog.Any("err", err))
-		return released(it)
+		return released(it), nil
 	}
 	if err != nil {
 		o.status, o.lastError = StatusFailed, truncate("render: "+err.Error())
 		d.logger().Error("render failed", slog.Int64("outbox_id", it.ID), slog.String("kind", it.Kind), slog.Any("err", err))
-		return o
+		return o, nil
 	}
 	if msg == nil {
 		o.status, o.tried, o.lastError = StatusSkipped, 0, "nothing to send: the welcome email was removed"
-		return o
+		return o, nil
 	}
 	msg.MessageID = o.messageID
-	res := conn.Send(ctx, msg)
+	return o, msg
+}
+
+// sent fills in o, the outcome of it, from the result of its send.
+func (d *Dispatcher) sent(o outcome, it *Item, res delivery.Result) outcome {
 	now := d.now()
 	o.code = res.Code
 	if res.Err != nil {
@@ -752,9 +822,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		wg.Go(func() {
 			conn := d.takeConn()
 			defer d.putConn(conn)
+			group := make([]*Item, 0, d.groupSize())
 			for it := range claimed {
-				if it.batch.add(d.sendOrRelease(ctx, conn, it)) {
-					finished <- it.batch
+				group = gather(append(group[:0], it), claimed, d.groupSize())
+				for _, o := range d.sendGroup(ctx, conn, group) {
+					if o.item.batch.add(o) {
+						finished <- o.item.batch
+					}
 				}
 			}
 		})
