@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -341,6 +342,48 @@ func TestDispatcher_Failures(t *testing.T) {
 			t.Fatalf("after redial: %+v", r)
 		}
 	})
+}
+
+// One connection carries a group of messages with different fates; each
+// row gets its own.
+func TestDispatcher_Group(t *testing.T) {
+	t.Parallel()
+	e := newMailEnv(t, "2026-03-02T10:00:00Z")
+	list := MustList(t, e.db, listOpts{slug: "coach", welcomeSubject: "Welcome", welcomeBody: "Hi"})
+	emails := []string{"a@example.com", "nobody@example.com", "b@example.com", "busy@example.com", "drop@example.com", "c@example.com"}
+	for _, email := range emails {
+		s := MustSubscription(t, e.db, list, email, "UTC", subscribers.StatusPending)
+		MustEvent(t, e.db, e.queue, s, subscribers.EventConfirmed, e.clock.Now())
+	}
+	e.reply("nobody@example.com", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
+	e.reply("busy@example.com", &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "mailbox busy"})
+	e.reply("drop@example.com", mailcatch.Drop)
+	d := e.dispatcher(t)
+	d.Workers = 1
+	if n := mustRunOnce(t, d); n != len(emails) {
+		t.Fatalf("processed %d", n)
+	}
+	var got []string
+	if err := e.db.Select(&got, `
+		SELECT s.email || ' ' || o.status || ' ' || o.attempts || ' ' || coalesce(o.smtp_code, 0)
+		FROM outbox o JOIN subscriptions sn ON sn.id = o.subscription_id JOIN subscribers s ON s.id = sn.subscriber_id
+		ORDER BY o.id`); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a@example.com sent 1 0", "nobody@example.com failed 1 550", "b@example.com sent 1 0",
+		"busy@example.com queued 1 450", "drop@example.com queued 1 0", "c@example.com sent 1 0"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("outbox\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(e.bounced) != 1 || !strings.HasPrefix(e.bounced[0], "nobody@example.com:") {
+		t.Fatalf("OnBounce calls %q", e.bounced)
+	}
+	if got := e.catch.Caught(); got != 3 {
+		t.Fatalf("caught %d", got)
+	}
+	if got := e.catch.Connections(); got != 2 {
+		t.Fatalf("%d connections, want 2: one group, one redial after the drop", got)
+	}
 }
 
 // mustBouncing makes a subscriber whose address the relay refuses (550

@@ -708,4 +708,16 @@ func TestConn_Send_NoPipelining(t *testing.T) {
 	if msg := <-got; strings.HasPrefix(msg, "pipelined") {
 		t.Fatal(msg)
 	}
+	// SendAll too waits for each reply.
+	rs := c.SendAll(context.Background(), nil, []*delivery.Message{
+		newMessage("carl@example.org"), newMessage("nobody@example.org"), newMessage("dave@example.org"),
+	})
+	if rs[0].Status != delivery.Sent || rs[1].Code != 550 || rs[2].Status != delivery.Sent {
+		t.Fatalf("SendAll = %+v, want sent, 550, sent", rs)
+	}
+	for range 2 {
+		if msg := <-got; strings.HasPrefix(msg, "pipelined") {
+			t.Fatal(msg)
+		}
+	}
 }
