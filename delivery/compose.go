@@ -71,8 +71,9 @@ func compose(dst []byte, m *Message, date time.Time, cache *fixedCache) (data []
 		return nil, "", "", errors.New("message has neither a text nor an HTML body")
 	}
 
-	// Room for the bodies, their encoding, and the dot that ends DATA.
-	b := slices.Grow(dst, 1024+(html.size()+text.size())*5/4+3)
+	// Room for the bodies, their encoding, the dot that ends DATA, and the
+	// next message's envelope, which SendAll writes with it.
+	b := slices.Grow(dst, 1024+(html.size()+text.size())*5/4+3+maxEnvelope)
 	header := func(name, value string) {
 		b = append(b, name...)
 		b = append(b, ": "...)

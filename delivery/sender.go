@@ -481,6 +481,10 @@ func stopped(stop <-chan struct{}) bool {
 	}
 }
 
+// maxEnvelope is the most appendEnvelope appends: two paths of at most 256
+// octets (RFC 5321 section 4.5.3.1.3) and the commands around them.
+const maxEnvelope = 2*256 + len("MAIL FROM:<> SMTPUTF8\r\nRCPT TO:<>\r\nDATA\r\n")
+
 // appendEnvelope appends the commands that start the transaction of o (MAIL
 // FROM, RCPT TO, DATA) to dst.
 func appendEnvelope(dst []byte, o outgoing, utf8 bool) []byte {
