@@ -60,6 +60,19 @@ func MustDial(tb testing.TB, s *delivery.Sender) *delivery.Conn {
 	return c
 }
 
+// closedPortURL is the URL of a relay on a loopback port where nothing
+// listens.
+func closedPortURL(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	return "smtp://" + addr + "?tls=none"
+}
+
 func plainURL(srv *mailcatch.Server) string {
 	return "smtp://" + srv.Addr() + "?tls=none"
 }
@@ -225,79 +238,85 @@ func TestConn_Send(t *testing.T) {
 	})
 }
 
+// smtpReply is a relay's reply: code, and the enhanced code if given.
+func smtpReply(code int, enhanced ...int) *gosmtp.SMTPError {
+	e := &gosmtp.SMTPError{Code: code, EnhancedCode: gosmtp.NoEnhancedCode, Message: "test reply"}
+	if len(enhanced) == 3 {
+		e.EnhancedCode = gosmtp.EnhancedCode{enhanced[0], enhanced[1], enhanced[2]}
+	}
+	return e
+}
+
+// refusal is how the relay of refusingRelay refuses one recipient, at RCPT
+// TO (rcpt) or at the end of the data (data), and the Result that must make.
+type refusal struct {
+	to         string
+	rcpt, data *gosmtp.SMTPError
+	status     delivery.Status
+	code       int
+	enhanced   string
+	address    bool
+}
+
+var refusals = []refusal{
+	{"r421@example.org", smtpReply(421, 4, 4, 5), nil, delivery.TempFailure, 421, "4.4.5", false},
+	{"r450@example.org", smtpReply(450, 4, 2, 0), nil, delivery.TempFailure, 450, "4.2.0", false},
+	{"r451@example.org", smtpReply(451, 4, 7, 1), nil, delivery.TempFailure, 451, "4.7.1", false},
+	{"r550-511@example.org", smtpReply(550, 5, 1, 1), nil, delivery.PermFailure, 550, "5.1.1", true},
+	{"r553-513@example.org", smtpReply(553, 5, 1, 3), nil, delivery.PermFailure, 553, "5.1.3", true},
+	{"r550-521@example.org", smtpReply(550, 5, 2, 1), nil, delivery.PermFailure, 550, "5.2.1", true},
+	{"r550-571@example.org", smtpReply(550, 5, 7, 1), nil, delivery.PermFailure, 550, "5.7.1", false},
+	// Without an enhanced code, no guess from the text: see addressFailure.
+	{"r550-plain@example.org", smtpReply(550), nil, delivery.PermFailure, 550, "", false},
+	{"r553-plain@example.org", smtpReply(553), nil, delivery.PermFailure, 553, "", false},
+	{"d421@example.org", nil, smtpReply(421, 4, 3, 2), delivery.TempFailure, 421, "4.3.2", false},
+	{"d552-534@example.org", nil, smtpReply(552, 5, 3, 4), delivery.PermFailure, 552, "5.3.4", false},
+	{"d554-571@example.org", nil, smtpReply(554, 5, 7, 1), delivery.PermFailure, 554, "5.7.1", false},
+	{"d550-511@example.org", nil, smtpReply(550, 5, 1, 1), delivery.PermFailure, 550, "5.1.1", true},
+	{"d451@example.org", nil, smtpReply(451, 4, 3, 0), delivery.TempFailure, 451, "4.3.0", false},
+}
+
+// refusingRelay is a relay that refuses the recipients of refusals as they
+// say, and takes any other.
+func refusingRelay(t *testing.T) *mailcatch.Server {
+	rcpt := map[string]*gosmtp.SMTPError{}
+	data := map[string]*gosmtp.SMTPError{}
+	for _, r := range refusals {
+		rcpt[r.to], data[r.to] = r.rcpt, r.data
+	}
+	return MustStart(t, mailcatch.Options{
+		Reply:     func(_, to string) *gosmtp.SMTPError { return rcpt[to] },
+		DataReply: func(_ string, to []string) *gosmtp.SMTPError { return data[to[0]] },
+	})
+}
+
+// check reports r unless it is what tt says.
+func (tt refusal) check(t *testing.T, r delivery.Result) {
+	t.Helper()
+	if r.Status != tt.status || r.Code != tt.code || r.Enhanced != tt.enhanced || r.AddressFailure != tt.address {
+		t.Errorf("Send to %q = {%v %d %q address=%v}, want {%v %d %q address=%v} (err %v)",
+			tt.to, r.Status, r.Code, r.Enhanced, r.AddressFailure, tt.status, tt.code, tt.enhanced, tt.address, r.Err)
+	}
+	if (r.Err == nil) != (tt.status == delivery.Sent) {
+		t.Errorf("Send to %q: Err = %v", tt.to, r.Err)
+	}
+	var reply *textproto.Error
+	if tt.code != 0 && (!errors.As(r.Err, &reply) || reply.Code != tt.code) {
+		t.Errorf("Send to %q: Err %v does not hold the relay's reply", tt.to, r.Err)
+	}
+}
+
 // TestConn_Send_Classify checks how replies become results. The server's
 // answer is chosen by the recipient's address.
 func TestConn_Send_Classify(t *testing.T) {
 	t.Parallel()
-	reply := func(code int, enhanced ...int) *gosmtp.SMTPError {
-		e := &gosmtp.SMTPError{Code: code, EnhancedCode: gosmtp.NoEnhancedCode, Message: "test reply"}
-		if len(enhanced) == 3 {
-			e.EnhancedCode = gosmtp.EnhancedCode{enhanced[0], enhanced[1], enhanced[2]}
-		}
-		return e
-	}
-	rcpt := map[string]*gosmtp.SMTPError{
-		"r421@example.org":       reply(421, 4, 4, 5),
-		"r450@example.org":       reply(450, 4, 2, 0),
-		"r451@example.org":       reply(451, 4, 7, 1),
-		"r550-511@example.org":   reply(550, 5, 1, 1),
-		"r553-513@example.org":   reply(553, 5, 1, 3),
-		"r550-521@example.org":   reply(550, 5, 2, 1),
-		"r550-571@example.org":   reply(550, 5, 7, 1),
-		"r550-plain@example.org": reply(550),
-		"r553-plain@example.org": reply(553),
-	}
-	data := map[string]*gosmtp.SMTPError{
-		"d552-534@example.org": reply(552, 5, 3, 4),
-		"d554-571@example.org": reply(554, 5, 7, 1),
-		"d550-511@example.org": reply(550, 5, 1, 1),
-		"d451@example.org":     reply(451, 4, 3, 0),
-	}
-	srv := MustStart(t, mailcatch.Options{
-		Reply:     func(_, to string) *gosmtp.SMTPError { return rcpt[to] },
-		DataReply: func(_ string, to []string) *gosmtp.SMTPError { return data[to[0]] },
-	})
-	sender := MustSender(t, plainURL(srv))
-
-	tests := []struct {
-		to       string
-		status   delivery.Status
-		code     int
-		enhanced string
-		address  bool
-	}{
-		{"ok@example.org", delivery.Sent, 0, "", false},
-		{"r421@example.org", delivery.TempFailure, 421, "4.4.5", false},
-		{"r450@example.org", delivery.TempFailure, 450, "4.2.0", false},
-		{"r451@example.org", delivery.TempFailure, 451, "4.7.1", false},
-		{"r550-511@example.org", delivery.PermFailure, 550, "5.1.1", true},
-		{"r553-513@example.org", delivery.PermFailure, 553, "5.1.3", true},
-		{"r550-521@example.org", delivery.PermFailure, 550, "5.2.1", true},
-		{"r550-571@example.org", delivery.PermFailure, 550, "5.7.1", false},
-		// Without an enhanced code, no guess from the text: see addressFailure.
-		{"r550-plain@example.org", delivery.PermFailure, 550, "", false},
-		{"r553-plain@example.org", delivery.PermFailure, 553, "", false},
-		{"d552-534@example.org", delivery.PermFailure, 552, "5.3.4", false},
-		{"d554-571@example.org", delivery.PermFailure, 554, "5.7.1", false},
-		{"d550-511@example.org", delivery.PermFailure, 550, "5.1.1", true},
-		{"d451@example.org", delivery.TempFailure, 451, "4.3.0", false},
-	}
+	sender := MustSender(t, plainURL(refusingRelay(t)))
+	tests := append([]refusal{{to: "ok@example.org", status: delivery.Sent}}, refusals...)
 	for _, tt := range tests {
 		t.Run(tt.to, func(t *testing.T) {
 			t.Parallel()
 			c := MustDial(t, sender)
-			r := c.Send(context.Background(), newMessage(tt.to))
-			if r.Status != tt.status || r.Code != tt.code || r.Enhanced != tt.enhanced || r.AddressFailure != tt.address {
-				t.Errorf("Send to %q = {%v %d %q address=%v}, want {%v %d %q address=%v} (err %v)",
-					tt.to, r.Status, r.Code, r.Enhanced, r.AddressFailure, tt.status, tt.code, tt.enhanced, tt.address, r.Err)
-			}
-			if (r.Err == nil) != (tt.status == delivery.Sent) {
-				t.Errorf("Send to %q: Err = %v", tt.to, r.Err)
-			}
-			var reply *textproto.Error
-			if tt.status != delivery.Sent && (!errors.As(r.Err, &reply) || reply.Code != tt.code) {
-				t.Errorf("Send to %q: Err %v does not hold the relay's reply", tt.to, r.Err)
-			}
+			tt.check(t, c.Send(context.Background(), newMessage(tt.to)))
 			// Whatever happened, the same Conn sends the next message.
 			if r := c.Send(context.Background(), newMessage("ok@example.org")); r.Status != delivery.Sent {
 				t.Errorf("Send after %q = %+v, want Sent", tt.to, r)
@@ -376,13 +395,7 @@ func TestConn_Send_Dropped(t *testing.T) {
 
 	t.Run("ErrUnreachable", func(t *testing.T) {
 		t.Parallel()
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close() // nothing listens there now
-		sender := MustSender(t, "smtp://"+addr+"?tls=none")
+		sender := MustSender(t, closedPortURL(t))
 		if _, err := sender.Dial(context.Background()); err == nil {
 			t.Error("Dial to a closed port succeeded")
 		}
@@ -626,76 +639,15 @@ func TestStatus_String(t *testing.T) {
 
 // TestConn_Send_NoPipelining: with a relay that does not offer PIPELINING,
 // each command waits for the reply to the one before, and a refusal at RCPT
-// is reported as such. The relay here is scripted by hand: it fails the test
-// if a command arrives before its reply to the last one was read.
+// is reported as such.
 func TestConn_Send_NoPipelining(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	got := make(chan string, 4)
-	go func() {
-		conn, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		tp := textproto.NewConn(conn)
-		reply := func(s string) { _ = tp.PrintfLine("%s", s) }
-		reply("220 scripted")
-		var data strings.Builder
-		for {
-			line, err := tp.ReadLine()
-			if err != nil {
-				return
-			}
-			// A pipelining client would have sent more already.
-			if n := tp.R.Buffered(); n > 0 {
-				got <- "pipelined after " + line
-				return
-			}
-			cmd := strings.ToUpper(line)
-			switch {
-			case strings.HasPrefix(cmd, "EHLO"):
-				reply("250-scripted")
-				reply("250 8BITMIME")
-			case strings.HasPrefix(cmd, "MAIL FROM:") && !strings.HasPrefix(cmd, "MAIL FROM:<"),
-				strings.HasPrefix(cmd, "RCPT TO:") && !strings.HasPrefix(cmd, "RCPT TO:<"):
-				got <- "no angle brackets: " + line
-				reply("501 syntax")
-			case strings.HasPrefix(cmd, "MAIL FROM:"):
-				reply("250 ok")
-			case cmd == "RCPT TO:<NOBODY@EXAMPLE.ORG>":
-				reply("550 no such user")
-			case strings.HasPrefix(cmd, "RCPT TO:"):
-				reply("250 ok")
-			case cmd == "DATA":
-				reply("354 go on")
-				lines, err := tp.ReadDotLines()
-				if err != nil {
-					return
-				}
-				data.WriteString(strings.Join(lines, "\n"))
-				reply("250 taken")
-				got <- data.String()
-				data.Reset()
-			case cmd == "RSET":
-				reply("250 ok")
-			case cmd == "QUIT":
-				reply("221 bye")
-				return
-			default:
-				reply("502 not here")
-			}
-		}
-	}()
-	c := MustDial(t, MustSender(t, "smtp://"+l.Addr().String()+"?tls=none"))
+	relay := startScripted(t, false, nil)
+	c := MustDial(t, MustSender(t, relay.url()))
 	if r := c.Send(context.Background(), newMessage("ann@example.org")); r.Status != delivery.Sent {
 		t.Fatalf("Send = %+v, want Sent", r)
 	}
-	if msg := <-got; !strings.Contains(msg, "Hello in text.") || !strings.Contains(msg, "To: ") {
+	if msg := relay.lastText(); !strings.Contains(msg, "Hello in text.") || !strings.Contains(msg, "To: ") {
 		t.Fatalf("relay got %q", msg)
 	}
 	r := c.Send(context.Background(), newMessage("nobody@example.org"))
@@ -705,9 +657,6 @@ func TestConn_Send_NoPipelining(t *testing.T) {
 	if r := c.Send(context.Background(), newMessage("bob@example.org")); r.Status != delivery.Sent {
 		t.Fatalf("Send after a refusal = %+v, want Sent", r)
 	}
-	if msg := <-got; strings.HasPrefix(msg, "pipelined") {
-		t.Fatal(msg)
-	}
 	// SendAll too waits for each reply.
 	rs := c.SendAll(context.Background(), nil, []*delivery.Message{
 		newMessage("carl@example.org"), newMessage("nobody@example.org"), newMessage("dave@example.org"),
@@ -715,9 +664,5 @@ func TestConn_Send_NoPipelining(t *testing.T) {
 	if rs[0].Status != delivery.Sent || rs[1].Code != 550 || rs[2].Status != delivery.Sent {
 		t.Fatalf("SendAll = %+v, want sent, 550, sent", rs)
 	}
-	for range 2 {
-		if msg := <-got; strings.HasPrefix(msg, "pipelined") {
-			t.Fatal(msg)
-		}
-	}
+	relay.mustHaveTaken(t, "1:ann@example.org", "1:bob@example.org", "1:carl@example.org", "1:dave@example.org")
 }
