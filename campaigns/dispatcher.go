@@ -790,8 +790,9 @@ func (d *Dispatcher) bounce(ctx context.Context, outcomes []outcome) {
 // Run dispatches until ctx is done. It works as a pipeline, so the SMTP
 // connections are never idle for the database: one goroutine claims batches
 // (at most about two ahead of the workers, waiting PollInterval when nothing
-// is due), Workers goroutines send each item through their own persistent
-// connection as soon as it is claimed, and one goroutine records each batch
+// is due), Workers goroutines send the items through their own persistent
+// connections as soon as they are claimed, each taking those waiting, up to
+// maxGroup at a time (see sendGroup), and one goroutine records each batch
 // once its last item is done, in one statement, and commits it. OnBounce is
 // called after that, apart from the pipeline: it may have to wait for
 // another batch that holds a row of the same subscriber. On the way out Run
