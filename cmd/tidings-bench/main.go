@@ -9,8 +9,9 @@
 // the duplicates and missing recipients counted at the sink. Before each
 // engine run and after the last, it sends N pre-rendered messages with
 // go-mail over the same number of connections to the same sink, with no
-// database (the raw limits), and prints the engine's mean rate as a
-// fraction of their mean. Both are warmed up first with a short run of their
+// database (the raw limits: see sendRaw, sendRawBytes and
+// sendRawPipelined), and prints the engine's mean rate as a fraction of
+// each one's mean. Both are warmed up first with a short run of their
 // own (2,000 messages; the engine's to a list of its own).
 //
 //	make bench                      # N = 10,000
@@ -27,6 +28,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"os"
 	"os/exec"
@@ -130,8 +132,8 @@ func run(ctx context.Context, args []string) error {
 	if _, err := measureRaw(ctx, sendRaw, sinkSMTP, sinkHTTP, min(*n, 2000), *conns); err != nil {
 		return err
 	}
-	var raws, bytess []float64
-	measureBoth := func() error {
+	var raws, bytess, pipeds []float64
+	measureRaws := func() error {
 		r, err := measureRaw(ctx, sendRaw, sinkSMTP, sinkHTTP, *n, *conns)
 		if err != nil {
 			return err
@@ -140,7 +142,11 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		raws, bytess = append(raws, r), append(bytess, b)
+		p, err := measureRaw(ctx, sendRawPipelined, sinkSMTP, sinkHTTP, *n, *conns)
+		if err != nil {
+			return err
+		}
+		raws, bytess, pipeds = append(raws, r), append(bytess, b), append(pipeds, p)
 		return nil
 	}
 
@@ -167,7 +173,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	var engines []result
 	for range *runs {
-		if err := measureBoth(); err != nil {
+		if err := measureRaws(); err != nil {
 			return err
 		}
 		broadcastID, err := newBroadcast(ctx, db, listID)
@@ -198,7 +204,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	peak := worker.peakKB()
 	worker.stop()
-	if err := measureBoth(); err != nil {
+	if err := measureRaws(); err != nil {
 		return err
 	}
 
@@ -211,7 +217,7 @@ func run(ctx context.Context, args []string) error {
 		sum.missing += e.missing
 	}
 	k := float64(len(engines))
-	rawRate, bytesRate := mean(raws), mean(bytess)
+	rawRate, bytesRate, pipedRate := mean(raws), mean(bytess), mean(pipeds)
 	fmt.Printf("N                         %d\n", *n)
 	fmt.Printf("connections               %d\n", *conns)
 	for i, e := range engines {
@@ -227,6 +233,8 @@ func run(ctx context.Context, args []string) error {
 	fmt.Printf("engine / raw              %.2f\n", sum.rate/k/rawRate)
 	fmt.Printf("raw bytes, no database    %.0f messages per second (mean of %s)\n", bytesRate, rates(bytess))
 	fmt.Printf("engine / raw bytes        %.2f\n", sum.rate/k/bytesRate)
+	fmt.Printf("raw bytes pipelined       %.0f messages per second (mean of %s)\n", pipedRate, rates(pipeds))
+	fmt.Printf("engine / raw pipelined    %.2f\n", sum.rate/k/pipedRate)
 	if sum.duplicates != 0 || sum.missing != 0 {
 		return errors.New("duplicates or missing recipients: the engine lost or repeated messages")
 	}
@@ -460,7 +468,7 @@ func resetSink(sinkHTTP string) error {
 	return resp.Body.Close()
 }
 
-// rawSender is sendRaw or sendRawBytes.
+// rawSender is sendRaw, sendRawBytes or sendRawPipelined.
 type rawSender func(ctx context.Context, sinkAddr string, n, conns int) error
 
 // measureRaw sends n messages with send and returns the messages per
@@ -498,7 +506,7 @@ func sendRawBytes(ctx context.Context, sinkAddr string, n, conns int) error {
 		return err
 	}
 	data := buf.Bytes()
-	return onConns(ctx, host, port, n, conns, func(_ *mail.Client, sc *smtp.Client, i int64) error {
+	return onConns(ctx, host, port, n, conns, eachMessage(func(_ *mail.Client, sc *smtp.Client, i int64) error {
 		// As go-mail's own send does: the deadline set when connecting would
 		// otherwise end a long run.
 		if err := sc.UpdateDeadline(mail.DefaultTimeout); err != nil {
@@ -518,6 +526,85 @@ func sendRawBytes(ctx context.Context, sinkAddr string, n, conns int) error {
 			return err
 		}
 		return w.Close()
+	}))
+}
+
+// sendRawPipelined is sendRawBytes with the engine's use of SMTP: the
+// message bytes (dot-stuffed once) go out in one write with their ending dot
+// and the next message's MAIL, RCPT and DATA (RFC 2920), and the replies are
+// read after, so a message costs one round trip. go-mail's client only
+// connects; the commands are written raw.
+func sendRawPipelined(ctx context.Context, sinkAddr string, n, conns int) error {
+	host, portS, _ := strings.Cut(sinkAddr, ":")
+	port, _ := strconv.Atoi(portS)
+	html, text, err := benchParts()
+	if err != nil {
+		return err
+	}
+	var msg, stuffed bytes.Buffer
+	if _, err := benchMsg("reader1@bench.localhost", html, text).WriteTo(&msg); err != nil {
+		return err
+	}
+	dw := textproto.NewWriter(bufio.NewWriter(&stuffed)).DotWriter()
+	if _, err := dw.Write(msg.Bytes()); err != nil {
+		return err
+	}
+	if err := dw.Close(); err != nil { // writes the ending dot
+		return err
+	}
+	data := stuffed.Bytes()
+	envelope := func(dst []byte, i int64) []byte {
+		return fmt.Appendf(dst, "MAIL FROM:<bench@tidings.localhost>\r\nRCPT TO:<reader%d@bench.localhost>\r\nDATA\r\n", i)
+	}
+	return onConns(ctx, host, port, n, conns, func(_ *mail.Client, sc *smtp.Client, next func() (int64, bool)) error {
+		t := sc.Text
+		write := func(p []byte) error {
+			if err := sc.UpdateDeadline(mail.DefaultTimeout); err != nil {
+				return err
+			}
+			if _, err := t.W.Write(p); err != nil {
+				return err
+			}
+			return t.W.Flush()
+		}
+		replies := func(codes ...int) error {
+			for _, code := range codes {
+				if _, _, err := t.ReadResponse(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		i, ok := next()
+		if !ok {
+			return nil
+		}
+		if err := write(envelope(nil, i)); err != nil {
+			return err
+		}
+		if err := replies(250, 250, 354); err != nil {
+			return err
+		}
+		buf := make([]byte, 0, len(data)+200)
+		for {
+			j, more := next()
+			buf = append(buf[:0], data...)
+			if more {
+				buf = envelope(buf, j)
+			}
+			if err := write(buf); err != nil {
+				return err
+			}
+			if err := replies(250); err != nil {
+				return err
+			}
+			if !more {
+				return nil
+			}
+			if err := replies(250, 250, 354); err != nil {
+				return err
+			}
+		}
 	})
 }
 
@@ -530,9 +617,22 @@ func sendRaw(ctx context.Context, sinkAddr string, n, conns int) error {
 	if err != nil {
 		return err
 	}
-	return onConns(ctx, host, port, n, conns, func(c *mail.Client, sc *smtp.Client, i int64) error {
+	return onConns(ctx, host, port, n, conns, eachMessage(func(c *mail.Client, sc *smtp.Client, i int64) error {
 		return c.SendWithSMTPClient(sc, benchMsg(fmt.Sprintf("reader%d@bench.localhost", i), html, text))
-	})
+	}))
+}
+
+// eachMessage makes a sender for onConns that calls send for each message
+// in turn.
+func eachMessage(send func(c *mail.Client, sc *smtp.Client, i int64) error) func(*mail.Client, *smtp.Client, func() (int64, bool)) error {
+	return func(c *mail.Client, sc *smtp.Client, next func() (int64, bool)) error {
+		for i, ok := next(); ok; i, ok = next() {
+			if err := send(c, sc, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // benchParts is the email the engine sends, rendered once.
@@ -565,10 +665,15 @@ func benchMsg(to, html, text string) *mail.Msg {
 }
 
 // onConns opens conns persistent connections to host:port, each with a
-// go-mail client of its own, and calls send for the messages 1..n, spread
-// over them, until one fails.
-func onConns(ctx context.Context, host string, port, n, conns int, send func(c *mail.Client, sc *smtp.Client, i int64) error) error {
-	var next atomic.Int64
+// go-mail client of its own, and calls send on each; send takes the
+// messages 1..n, spread over the connections, from next until it says there
+// are no more. It returns the first error.
+func onConns(ctx context.Context, host string, port, n, conns int, send func(c *mail.Client, sc *smtp.Client, next func() (int64, bool)) error) error {
+	var counter atomic.Int64
+	next := func() (int64, bool) {
+		i := counter.Add(1)
+		return i, i <= int64(n)
+	}
 	errc := make(chan error, conns)
 	var wg sync.WaitGroup
 	for range conns {
@@ -584,15 +689,8 @@ func onConns(ctx context.Context, host string, port, n, conns int, send func(c *
 				return
 			}
 			defer client.CloseWithSMTPClient(sc)
-			for {
-				i := next.Add(1)
-				if i > int64(n) {
-					return
-				}
-				if err := send(client, sc, i); err != nil {
-					errc <- err
-					return
-				}
+			if err := send(client, sc, next); err != nil {
+				errc <- err
 			}
 		})
 	}
