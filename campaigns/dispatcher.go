@@ -448,30 +448,30 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	return processed, nil
 }
 
-// sendAll sends items in order through up to Workers connections, in
-// groups of up to groupSize.
+// sendAll sends items in order through up to Workers connections, in the
+// groups of d.groups.
 func (d *Dispatcher) sendAll(ctx context.Context, items []Item) []outcome {
 	outcomes := make([]outcome, len(items))
 	workers := min(cmp.Or(d.Workers, DefaultWorkers), len(items))
-	size := min(d.groupSize(), (len(items)+workers-1)/workers)
-	jobs := make(chan int) // the first item of a group
+	type job struct {
+		lo    int // the index of the group's first item
+		group []*Item
+	}
+	jobs := make(chan job)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			conn := d.takeConn()
 			defer d.putConn(conn)
-			group := make([]*Item, 0, size)
-			for lo := range jobs {
-				group = group[:0]
-				for i := lo; i < min(lo+size, len(items)); i++ {
-					group = append(group, &items[i])
-				}
-				copy(outcomes[lo:], d.sendGroup(ctx, conn, group))
+			for j := range jobs {
+				copy(outcomes[j.lo:], d.sendGroup(ctx, conn, j.group))
 			}
 		})
 	}
-	for lo := 0; lo < len(items); lo += size {
-		jobs <- lo
+	lo := 0
+	for _, group := range d.groups(items, workers) {
+		jobs <- job{lo, group}
+		lo += len(group)
 	}
 	close(jobs)
 	wg.Wait()
@@ -479,34 +479,36 @@ func (d *Dispatcher) sendAll(ctx context.Context, items []Item) []outcome {
 }
 
 // maxGroup is the most messages a worker hands its connection at once (see
-// sendGroup). The gain of one more falls as 1/n², and a group's last message
-// waits for all the others.
+// sendGroup), but for one subscriber's. The gain of one more falls as 1/n²,
+// and a group's last message waits for all the others.
 const maxGroup = 16
 
-// groupSize is how many messages a worker hands its connection at once: one
-// at a time under Rate, so the limiter spaces the sends themselves.
-func (d *Dispatcher) groupSize() int {
+// groups splits items, in order, into the groups that workers connections
+// send (see sendGroup): an equal share each, of at most maxGroup (one under
+// Rate, so that the limiter spaces the sends themselves). Items of one
+// subscriber that follow each other, as the welcome email and the bonuses
+// queued with it do in claim order, stay in one group, so that they go out
+// one after another over one connection, in order.
+func (d *Dispatcher) groups(items []Item, workers int) [][]*Item {
+	size := maxGroup
 	if d.Rate > 0 {
-		return 1
+		size = 1
 	}
-	return maxGroup
-}
-
-// gather appends to group the items waiting in claimed, up to n in all,
-// without waiting for more.
-func gather(group []*Item, claimed <-chan *Item, n int) []*Item {
-	for len(group) < n {
-		select {
-		case it, ok := <-claimed:
-			if !ok {
-				return group
-			}
-			group = append(group, it)
-		default:
-			return group
+	size = max(1, min(size, (len(items)+workers-1)/max(workers, 1)))
+	ptrs := make([]*Item, len(items))
+	for i := range items {
+		ptrs[i] = &items[i]
+	}
+	var groups [][]*Item
+	for lo := 0; lo < len(ptrs); {
+		hi := min(lo+size, len(ptrs))
+		for hi < len(ptrs) && ptrs[hi].SubscriberID == ptrs[hi-1].SubscriberID {
+			hi++
 		}
+		groups = append(groups, ptrs[lo:hi:hi])
+		lo = hi
 	}
-	return group
+	return groups
 }
 
 // sendGroup sends items, in order, through conn, and says what became of
@@ -791,8 +793,8 @@ func (d *Dispatcher) bounce(ctx context.Context, outcomes []outcome) {
 // connections are never idle for the database: one goroutine claims batches
 // (at most about two ahead of the workers, waiting PollInterval when nothing
 // is due), Workers goroutines send the items through their own persistent
-// connections as soon as they are claimed, each taking those waiting, up to
-// maxGroup at a time (see sendGroup), and one goroutine records each batch
+// connections as soon as they are claimed, a group at a time (see groups),
+// and one goroutine records each batch
 // once its last item is done, in one statement, and commits it. OnBounce is
 // called after that, apart from the pipeline: it may have to wait for
 // another batch that holds a row of the same subscriber. On the way out Run
@@ -809,8 +811,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		// for long.
 		size = max(1, min(size, int(d.Rate*claimHold.Seconds())))
 	}
-	claimed := make(chan *Item, size) // waiting for a worker
-	finished := make(chan *Batch, 4)  // waiting to be recorded
+	workers := cmp.Or(d.Workers, DefaultWorkers)
+	claimed := make(chan []*Item, workers) // waiting for a worker: about a batch
+	finished := make(chan *Batch, 4)       // waiting to be recorded
 
 	recorded := make(chan struct{})
 	go func() {
@@ -819,13 +822,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}()
 
 	var wg sync.WaitGroup
-	for range cmp.Or(d.Workers, DefaultWorkers) {
+	for range workers {
 		wg.Go(func() {
 			conn := d.takeConn()
 			defer d.putConn(conn)
-			group := make([]*Item, 0, d.groupSize())
-			for it := range claimed {
-				group = gather(append(group[:0], it), claimed, d.groupSize())
+			for group := range claimed {
 				for _, o := range d.sendGroup(ctx, conn, group) {
 					if o.item.batch.add(o) {
 						finished <- o.item.batch
@@ -841,13 +842,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			d.logger().Error("claim failed", slog.Any("err", err))
 		}
-		for i := range b.Items {
-			it := &b.Items[i]
+		for _, group := range d.groups(b.Items, workers) {
 			select {
-			case claimed <- it:
+			case claimed <- group:
 			case <-ctx.Done():
-				if b.add(released(it)) {
-					finished <- b
+				for _, it := range group {
+					if b.add(released(it)) {
+						finished <- b
+					}
 				}
 			}
 		}

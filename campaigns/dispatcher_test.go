@@ -386,6 +386,54 @@ func TestDispatcher_Group(t *testing.T) {
 	}
 }
 
+// TestDispatcher_Order: a subscriber's welcome email and the bonuses queued
+// with it go out in that order, one after another over one connection,
+// while other subscribers' mail goes out over the other connections.
+func TestDispatcher_Order(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newMailEnv(t, "2026-03-02T10:00:00Z")
+	list := MustList(t, e.db, listOpts{slug: "coach", welcomeSubject: "Welcome", welcomeBody: "Hi"})
+	for _, subject := range []string{"Bonus A", "Bonus B"} {
+		if err := e.store.CreateBonus(ctx, list, &campaigns.Bonus{Subject: subject, Body: "b"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 12
+	for i := range n {
+		s := MustSubscription(t, e.db, list, fmt.Sprintf("reader%d@example.com", i), "UTC", subscribers.StatusPending)
+		MustEvent(t, e.db, e.queue, s, subscribers.EventConfirmed, e.clock.Now())
+		e.clock.Add(time.Second)
+	}
+	d := e.dispatcher(t)
+	// Groups of 8 (36 items over 5 connections): most of them would
+	// split a subscriber's three.
+	d.Workers, d.BatchSize = 5, 100
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	waitCtx, stop := context.WithTimeout(ctx, 30*time.Second)
+	defer stop()
+	err := e.catch.WaitFor(waitCtx, 3*n)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, m := range e.catch.Messages() {
+		got[m.To[0]] = append(got[m.To[0]], m.Subject)
+	}
+	for i := range n {
+		to := fmt.Sprintf("reader%d@example.com", i)
+		if want := []string{"Welcome", "Bonus A", "Bonus B"}; !slices.Equal(got[to], want) {
+			t.Errorf("%s got %q, want %q", to, got[to], want)
+		}
+	}
+}
+
 // mustBouncing makes a subscriber whose address the relay refuses (550
 // 5.1.1), confirmed with a welcome and a bonus queued, and a dispatcher whose
 // OnBounce is subscribers.Store.Bounce, as cmd/tidings wires it.
