@@ -95,6 +95,12 @@ type Dispatcher struct {
 	Logger       *slog.Logger
 	PollInterval time.Duration // wait when nothing is due; default DefaultPollInterval
 
+	// Wake, when not nil, ends Run's wait when nothing was due, before
+	// PollInterval is up: ListenQueue makes one that Postgres sets off when
+	// mail is queued. Mail that falls due later (a step, a retry) is found
+	// by polling.
+	Wake <-chan struct{}
+
 	mu      sync.Mutex
 	conns   []*delivery.Conn // idle persistent connections
 	limOnce sync.Once
@@ -791,8 +797,8 @@ func (d *Dispatcher) bounce(ctx context.Context, outcomes []outcome) {
 
 // Run dispatches until ctx is done. It works as a pipeline, so the SMTP
 // connections are never idle for the database: one goroutine claims batches
-// (at most about two ahead of the workers, waiting PollInterval when nothing
-// is due), Workers goroutines send the items through their own persistent
+// (at most about two ahead of the workers, waiting PollInterval or for Wake
+// when nothing is due), Workers goroutines send the items through their own persistent
 // connections as soon as they are claimed, a group at a time (see groups),
 // and one goroutine records each batch
 // once its last item is done, in one statement, and commits it. OnBounce is
@@ -860,6 +866,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 		case <-t.C:
+		case <-d.Wake:
 		}
 		t.Stop()
 	}

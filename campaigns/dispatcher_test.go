@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/jmoiron/sqlx"
 
 	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/delivery"
@@ -40,7 +41,13 @@ type mailEnv struct {
 
 func newMailEnv(tb testing.TB, start string) *mailEnv {
 	tb.Helper()
-	e := &mailEnv{env: newEnv(tb, pgtest.MustOpenDB(tb), start), replies: map[string]*smtp.SMTPError{}}
+	return newMailEnvDB(tb, pgtest.MustOpenDB(tb), start)
+}
+
+// newMailEnvDB is newMailEnv on db.
+func newMailEnvDB(tb testing.TB, db *sqlx.DB, start string) *mailEnv {
+	tb.Helper()
+	e := &mailEnv{env: newEnv(tb, db, start), replies: map[string]*smtp.SMTPError{}}
 	var err error
 	e.catch, err = mailcatch.StartWith("127.0.0.1:0", mailcatch.Options{
 		Reply: func(from, to string) *smtp.SMTPError {

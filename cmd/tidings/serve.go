@@ -220,6 +220,8 @@ func serve(ctx context.Context, cfg config, now func() time.Time, stdout io.Writ
 				errc <- fmt.Errorf("scheduler: %w", err)
 			}
 		}()
+		// Mail queued now goes at once, not at the next poll.
+		a.dispatcher.Wake = campaigns.ListenQueue(ctx, a.cfg.DatabaseURL, logger)
 		go func() {
 			defer wg.Done()
 			if err := a.dispatcher.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
