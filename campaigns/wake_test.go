@@ -6,26 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/internal/pgtest"
 	"github.com/tidings/tidings/subscribers"
 )
-
-// mustOpenDSN opens a new database and returns it with its URL, for a
-// connection of the test's own.
-func mustOpenDSN(tb testing.TB) (*sqlx.DB, string) {
-	tb.Helper()
-	dsn := pgtest.MustCreateDB(tb)
-	db, err := sqlx.Open("postgres", dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db, dsn
-}
 
 // woken waits for a value on wake, and fails the test after a while.
 func woken(tb testing.TB, wake <-chan struct{}, what string) {
@@ -43,7 +29,7 @@ func TestListenQueue(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db, dsn := mustOpenDSN(t)
+	db, dsn := pgtest.MustOpenDBURL(t)
 	e := newEnv(t, db, "2026-03-02T10:00:00Z")
 	list := MustList(t, e.db, listOpts{slug: "coach", welcomeSubject: "Welcome", welcomeBody: "Hi"})
 	wake := campaigns.ListenQueue(ctx, dsn, slog.New(slog.DiscardHandler))
@@ -59,7 +45,7 @@ func TestListenQueue(t *testing.T) {
 func TestQueueNotifications(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, dsn := mustOpenDSN(t)
+	db, dsn := pgtest.MustOpenDBURL(t)
 	e := newEnv(t, db, "2026-03-02T10:00:00Z")
 	list := MustList(t, e.db, listOpts{slug: "coach", welcomeSubject: "Welcome", welcomeBody: "Hi"})
 	if err := e.store.CreateBonus(ctx, list, &campaigns.Bonus{Subject: "Bonus", Body: "b"}); err != nil {
@@ -150,7 +136,7 @@ func TestDispatcher_Wake(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db, dsn := mustOpenDSN(t)
+	db, dsn := pgtest.MustOpenDBURL(t)
 	e := newMailEnvDB(t, db, "2026-03-02T10:00:00Z")
 	list := MustList(t, e.db, listOpts{slug: "coach", welcomeSubject: "Welcome", welcomeBody: "Hi"})
 	d := e.dispatcher(t)

@@ -494,8 +494,6 @@ func measureRaw(ctx context.Context, send rawSender, sinkSMTP, sinkHTTP string, 
 // DATA) over conns persistent connections, so that nothing is built per
 // message at all.
 func sendRawBytes(ctx context.Context, sinkAddr string, n, conns int) error {
-	host, portS, _ := strings.Cut(sinkAddr, ":")
-	port, _ := strconv.Atoi(portS)
 	html, text, err := benchParts()
 	if err != nil {
 		return err
@@ -506,7 +504,7 @@ func sendRawBytes(ctx context.Context, sinkAddr string, n, conns int) error {
 		return err
 	}
 	data := buf.Bytes()
-	return onConns(ctx, host, port, n, conns, eachMessage(func(_ *mail.Client, sc *smtp.Client, i int64) error {
+	return onConns(ctx, sinkAddr, n, conns, eachMessage(func(_ *mail.Client, sc *smtp.Client, i int64) error {
 		// As go-mail's own send does: the deadline set when connecting would
 		// otherwise end a long run.
 		if err := sc.UpdateDeadline(mail.DefaultTimeout); err != nil {
@@ -535,8 +533,6 @@ func sendRawBytes(ctx context.Context, sinkAddr string, n, conns int) error {
 // read after, so a message costs one round trip. go-mail's client only
 // connects; the commands are written raw.
 func sendRawPipelined(ctx context.Context, sinkAddr string, n, conns int) error {
-	host, portS, _ := strings.Cut(sinkAddr, ":")
-	port, _ := strconv.Atoi(portS)
 	html, text, err := benchParts()
 	if err != nil {
 		return err
@@ -556,7 +552,7 @@ func sendRawPipelined(ctx context.Context, sinkAddr string, n, conns int) error 
 	envelope := func(dst []byte, i int64) []byte {
 		return fmt.Appendf(dst, "MAIL FROM:<bench@tidings.localhost>\r\nRCPT TO:<reader%d@bench.localhost>\r\nDATA\r\n", i)
 	}
-	return onConns(ctx, host, port, n, conns, func(_ *mail.Client, sc *smtp.Client, next func() (int64, bool)) error {
+	return onConns(ctx, sinkAddr, n, conns, func(_ *mail.Client, sc *smtp.Client, next func() (int64, bool)) error {
 		t := sc.Text
 		write := func(p []byte) error {
 			if err := sc.UpdateDeadline(mail.DefaultTimeout); err != nil {
@@ -611,13 +607,11 @@ func sendRawPipelined(ctx context.Context, sinkAddr string, n, conns int) error 
 // sendRaw is the raw limit: n messages, rendered once, sent with go-mail over
 // conns persistent connections with no database.
 func sendRaw(ctx context.Context, sinkAddr string, n, conns int) error {
-	host, portS, _ := strings.Cut(sinkAddr, ":")
-	port, _ := strconv.Atoi(portS)
 	html, text, err := benchParts()
 	if err != nil {
 		return err
 	}
-	return onConns(ctx, host, port, n, conns, eachMessage(func(c *mail.Client, sc *smtp.Client, i int64) error {
+	return onConns(ctx, sinkAddr, n, conns, eachMessage(func(c *mail.Client, sc *smtp.Client, i int64) error {
 		return c.SendWithSMTPClient(sc, benchMsg(fmt.Sprintf("reader%d@bench.localhost", i), html, text))
 	}))
 }
@@ -664,11 +658,16 @@ func benchMsg(to, html, text string) *mail.Msg {
 	return m
 }
 
-// onConns opens conns persistent connections to host:port, each with a
+// onConns opens conns persistent connections to sinkAddr, each with a
 // go-mail client of its own, and calls send on each; send takes the
 // messages 1..n, spread over the connections, from next until it says there
 // are no more. It returns the first error.
-func onConns(ctx context.Context, host string, port, n, conns int, send func(c *mail.Client, sc *smtp.Client, next func() (int64, bool)) error) error {
+func onConns(ctx context.Context, sinkAddr string, n, conns int, send func(c *mail.Client, sc *smtp.Client, next func() (int64, bool)) error) error {
+	host, portS, _ := strings.Cut(sinkAddr, ":")
+	port, err := strconv.Atoi(portS)
+	if err != nil {
+		return fmt.Errorf("sink address %q: %w", sinkAddr, err)
+	}
 	var counter atomic.Int64
 	next := func() (int64, bool) {
 		i := counter.Add(1)

@@ -108,12 +108,7 @@ func startWorker(t *testing.T, dsn, smtpAddr string) *exec.Cmd {
 // sink that catches twice that many messages.
 func mustCrashSetup(t *testing.T, n int) (*sqlx.DB, string, counter) {
 	t.Helper()
-	dsn := pgtest.MustCreateDB(t)
-	db, err := sqlx.Open("postgres", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db, dsn := pgtest.MustOpenDBURL(t)
 	srv, err := mailcatch.StartWith("127.0.0.1:0", mailcatch.Options{MaxMessages: 2 * n})
 	if err != nil {
 		t.Fatal(err)

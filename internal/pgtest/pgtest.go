@@ -40,13 +40,21 @@ func AdminURL() string {
 // dropped when the test ends.
 func MustOpenDB(tb testing.TB) *sqlx.DB {
 	tb.Helper()
+	db, _ := MustOpenDBURL(tb)
+	return db
+}
+
+// MustOpenDBURL is MustOpenDB that also returns the database's URL, for
+// tests that make connections of their own.
+func MustOpenDBURL(tb testing.TB) (*sqlx.DB, string) {
+	tb.Helper()
 	u := MustCreateDB(tb)
 	db, err := sqlx.Open("postgres", u)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	return db
+	return db, u
 }
 
 // MustCreateDB creates a new, migrated database, drops it when the test ends,
