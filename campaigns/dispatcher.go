@@ -798,10 +798,10 @@ func (d *Dispatcher) bounce(ctx context.Context, outcomes []outcome) {
 // Run dispatches until ctx is done. It works as a pipeline, so the SMTP
 // connections are never idle for the database: one goroutine claims batches
 // (at most about two ahead of the workers, waiting PollInterval or for Wake
-// when nothing is due), Workers goroutines send the items through their own persistent
-// connections as soon as they are claimed, a group at a time (see groups),
-// and one goroutine records each batch
-// once its last item is done, in one statement, and commits it. OnBounce is
+// when nothing is due), Workers goroutines send the items through their own
+// persistent connections as soon as they are claimed, a group at a time
+// (see groups), and one goroutine records each batch once its last item is
+// done, in one statement, and commits it. OnBounce is
 // called after that, apart from the pipeline: it may have to wait for
 // another batch that holds a row of the same subscriber. On the way out Run
 // finishes the sends under way, releases the rest of its claims, records
