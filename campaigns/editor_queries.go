@@ -109,6 +109,23 @@ func (s *Store) UpdateBonus(ctx context.Context, listID, id int64, u BonusUpdate
 	return row.bonus(), nil
 }
 
+// skipBonusSQL and detachBonusSQL are DeleteBonus's statements on the
+// outbox, for bonus $1 at $2. They look the rows up in the outbox_bonus
+// index (TestOutboxPlans).
+const (
+	skipBonusSQL = `
+		UPDATE outbox
+		SET status = 'skipped',
+		    last_error = 'bonus deleted',
+		    updated_at = $2
+		WHERE bonus_id = $1
+		  AND status = 'queued'`
+	detachBonusSQL = `
+		UPDATE outbox
+		SET bonus_id = NULL
+		WHERE bonus_id = $1`
+)
+
 // DeleteBonus removes bonus email id from the list; later bonuses move up.
 // Messages of it still queued are skipped. The outbox rows of messages already
 // sent are kept, detached from the bonus, because they are the subscriber's
@@ -133,21 +150,10 @@ func (s *Store) DeleteBonus(ctx context.Context, listID, id int64) error {
 	}
 	// Skip first, then detach: a queued row without its bonus would be sent
 	// with an empty subject.
-	const skip = `
-		UPDATE outbox
-		SET status = 'skipped',
-		    last_error = 'bonus deleted',
-		    updated_at = $2
-		WHERE bonus_id = $1
-		  AND status = 'queued'`
-	if _, err := tx.ExecContext(ctx, skip, id, now); err != nil {
+	if _, err := tx.ExecContext(ctx, skipBonusSQL, id, now); err != nil {
 		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
 	}
-	const detach = `
-		UPDATE outbox
-		SET bonus_id = NULL
-		WHERE bonus_id = $1`
-	if _, err := tx.ExecContext(ctx, detach, id); err != nil {
+	if _, err := tx.ExecContext(ctx, detachBonusSQL, id); err != nil {
 		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
 	}
 	const del = `
@@ -234,6 +240,23 @@ type Reach struct {
 	NextTimezone string
 }
 
+// stepReachSQL counts, for step $2 at position $3 of list $1, the mail
+// queued and the enrollments still before it. The queued mail is looked up
+// in the outbox_step index (TestOutboxPlans).
+const stepReachSQL = `
+	SELECT
+	    (SELECT count(*)
+	     FROM outbox o
+	     JOIN mailable_subscriptions m ON m.subscription_id = o.subscription_id
+	     WHERE o.step_id = $2
+	       AND o.status = 'queued') AS queued,
+	    (SELECT count(*)
+	     FROM enrollments e
+	     JOIN mailable_subscriptions m ON m.subscription_id = e.subscription_id
+	     WHERE e.list_id = $1
+	       AND e.stopped_at IS NULL
+	       AND e.last_position < $3) AS waiting`
+
 // StepReach returns who a change to step id would reach now. Returns
 // ENOTFOUND for an unknown or deleted step.
 func (s *Store) StepReach(ctx context.Context, listID, id int64) (*Reach, error) {
@@ -249,24 +272,11 @@ func (s *Store) StepReach(ctx context.Context, listID, id int64) (*Reach, error)
 	// The queued rows and the enrollments behind the step are disjoint: the
 	// scheduler advances an enrollment past a step in the transaction that
 	// queues it.
-	const count = `
-		SELECT
-		    (SELECT count(*)
-		     FROM outbox o
-		     JOIN mailable_subscriptions m ON m.subscription_id = o.subscription_id
-		     WHERE o.step_id = $2
-		       AND o.status = 'queued') AS queued,
-		    (SELECT count(*)
-		     FROM enrollments e
-		     JOIN mailable_subscriptions m ON m.subscription_id = e.subscription_id
-		     WHERE e.list_id = $1
-		       AND e.stopped_at IS NULL
-		       AND e.last_position < $3) AS waiting`
 	var n struct {
 		Queued  int `db:"queued"`
 		Waiting int `db:"waiting"`
 	}
-	if err := tx.GetContext(ctx, &n, count, listID, id, st.Position); err != nil {
+	if err := tx.GetContext(ctx, &n, stepReachSQL, listID, id, st.Position); err != nil {
 		return nil, fmt.Errorf("campaigns: reach of step %d: %w", id, err)
 	}
 	r := &Reach{Subscribers: n.Queued + n.Waiting, Queued: n.Queued}

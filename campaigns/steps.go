@@ -266,6 +266,17 @@ func (s *Store) UpdateStep(ctx context.Context, listID, id int64, u StepUpdate) 
 	return row.step(), nil
 }
 
+// skipStepSQL is DeleteStep's statement on the outbox: it skips the mail
+// queued for step $1, at $2, found in the outbox_step index
+// (TestOutboxPlans).
+const skipStepSQL = `
+	UPDATE outbox
+	SET status = 'skipped',
+	    last_error = 'step deleted',
+	    updated_at = $2
+	WHERE step_id = $1
+	  AND status = 'queued'`
+
 // DeleteStep removes step id from the list's sequence. The row is kept (its
 // outbox history stays whole), later steps move up, messages of it still
 // queued are skipped, and those waiting for it wait for the step after it
@@ -314,14 +325,7 @@ func (s *Store) DeleteStep(ctx context.Context, listID, id int64) error {
 		return err
 	}
 	// Outbox rows after enrollments, the order Queue.OnEvent locks them in.
-	const skip = `
-		UPDATE outbox
-		SET status = 'skipped',
-		    last_error = 'step deleted',
-		    updated_at = $2
-		WHERE step_id = $1
-		  AND status = 'queued'`
-	if _, err := tx.ExecContext(ctx, skip, id, now); err != nil {
+	if _, err := tx.ExecContext(ctx, skipStepSQL, id, now); err != nil {
 		return fmt.Errorf("campaigns: delete step %d: %w", id, err)
 	}
 	if err := tx.Commit(); err != nil {
