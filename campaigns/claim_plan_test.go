@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/tidings/tidings/internal/pgtest"
 )
 
@@ -14,26 +16,7 @@ import (
 // was a parameter (145 ms for a claim of 100 out of 100,000).
 func TestClaimPlan_LooksUpEachRow(t *testing.T) {
 	t.Parallel()
-	db := pgtest.MustOpenDB(t)
-	const n = 20000
-	db.MustExec(`
-		INSERT INTO lists (slug, name, from_name, from_email, timezone, postal_address, created_at, updated_at)
-		VALUES ('plan', 'Plan', 'Plan', 'plan@example.com', 'UTC', '1 Main St', now(), now())`)
-	db.MustExec(`
-		INSERT INTO subscribers (email, name, created_at, updated_at)
-		SELECT 'reader' || i || '@example.com', 'Reader ' || i, now(), now()
-		FROM generate_series(1, $1) AS i`, n)
-	db.MustExec(`
-		INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, created_at, updated_at)
-		SELECT id, (SELECT id FROM lists), 'confirmed', now(), now(), now()
-		FROM subscribers`)
-	db.MustExec(`
-		INSERT INTO broadcasts (list_id, subject, body, status, started_at, created_at, updated_at)
-		VALUES ((SELECT id FROM lists), 'S', 'B', 'sending', now(), now(), now())`)
-	db.MustExec(`
-		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, broadcast_id, priority, status, due_at, created_at, updated_at)
-		SELECT 'broadcast', s.subscriber_id, s.id, s.list_id, (SELECT id FROM broadcasts), 2, 'queued', now(), now(), now()
-		FROM subscriptions s`)
+	db := mustSendingBroadcast(t, 20000)
 	db.MustExec(`ANALYZE`)
 
 	tx := db.MustBegin()
@@ -82,22 +65,7 @@ func (p *planNode) walk(f func(*planNode)) {
 // of a bonus and of step 2.
 func TestOutboxPlans(t *testing.T) {
 	t.Parallel()
-	db := pgtest.MustOpenDB(t)
-	const n = 20000
-	db.MustExec(`
-		INSERT INTO lists (slug, name, from_name, from_email, timezone, postal_address, created_at, updated_at)
-		VALUES ('plan', 'Plan', 'Plan', 'plan@example.com', 'UTC', '1 Main St', now(), now())`)
-	db.MustExec(`
-		INSERT INTO subscribers (email, name, created_at, updated_at)
-		SELECT 'reader' || i || '@example.com', 'Reader ' || i, now(), now()
-		FROM generate_series(1, $1) AS i`, n)
-	db.MustExec(`
-		INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, created_at, updated_at)
-		SELECT id, (SELECT id FROM lists), 'confirmed', now(), now(), now()
-		FROM subscribers`)
-	db.MustExec(`
-		INSERT INTO broadcasts (list_id, subject, body, status, started_at, created_at, updated_at)
-		VALUES ((SELECT id FROM lists), 'S', 'B', 'sending', now(), now(), now())`)
+	db := mustSendingBroadcast(t, 20000)
 	db.MustExec(`
 		INSERT INTO bonuses (list_id, position, subject, body, created_at, updated_at)
 		VALUES ((SELECT id FROM lists), 1, 'Bonus', 'b', now(), now())`)
@@ -105,10 +73,6 @@ func TestOutboxPlans(t *testing.T) {
 		INSERT INTO steps (list_id, position, subject, body, delay_days, send_time, created_at, updated_at)
 		VALUES ((SELECT id FROM lists), 1, 'Step 1', 's', 7, '09:00', now(), now()),
 		       ((SELECT id FROM lists), 2, 'Step 2', 's', 7, '09:00', now(), now())`)
-	db.MustExec(`
-		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, broadcast_id, priority, status, due_at, created_at, updated_at)
-		SELECT 'broadcast', s.subscriber_id, s.id, s.list_id, (SELECT id FROM broadcasts), 2, 'queued', now(), now(), now()
-		FROM subscriptions s`)
 	db.MustExec(`
 		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, bonus_id, ref, priority, status, due_at, created_at, updated_at)
 		SELECT 'bonus', s.subscriber_id, s.id, s.list_id, (SELECT id FROM bonuses), (SELECT id FROM bonuses), 1, 'queued', now(), now(), now()
@@ -166,4 +130,31 @@ func TestOutboxPlans(t *testing.T) {
 			t.Errorf("%s read %.0f outbox rows in %.0f pages; want those of the bonus or step (20) in a few\n%s", tt.name, rows, pages, out)
 		}
 	}
+}
+
+// mustSendingBroadcast makes a database with one list of n confirmed
+// subscribers and a broadcast to them being sent: its n outbox rows are
+// queued.
+func mustSendingBroadcast(t *testing.T, n int) *sqlx.DB {
+	t.Helper()
+	db := pgtest.MustOpenDB(t)
+	db.MustExec(`
+		INSERT INTO lists (slug, name, from_name, from_email, timezone, postal_address, created_at, updated_at)
+		VALUES ('plan', 'Plan', 'Plan', 'plan@example.com', 'UTC', '1 Main St', now(), now())`)
+	db.MustExec(`
+		INSERT INTO subscribers (email, name, created_at, updated_at)
+		SELECT 'reader' || i || '@example.com', 'Reader ' || i, now(), now()
+		FROM generate_series(1, $1) AS i`, n)
+	db.MustExec(`
+		INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, created_at, updated_at)
+		SELECT id, (SELECT id FROM lists), 'confirmed', now(), now(), now()
+		FROM subscribers`)
+	db.MustExec(`
+		INSERT INTO broadcasts (list_id, subject, body, status, started_at, created_at, updated_at)
+		VALUES ((SELECT id FROM lists), 'S', 'B', 'sending', now(), now(), now())`)
+	db.MustExec(`
+		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, broadcast_id, priority, status, due_at, created_at, updated_at)
+		SELECT 'broadcast', s.subscriber_id, s.id, s.list_id, (SELECT id FROM broadcasts), 2, 'queued', now(), now(), now()
+		FROM subscriptions s`)
+	return db
 }
