@@ -87,29 +87,6 @@ JOIN subscribers r ON r.id = s.subscriber_id
 WHERE s.status = 'confirmed'
   AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = r.email);
 
--- tidings_outbox_lock_refs locks the rows of tbl with the given ids FOR KEY
--- SHARE, as a foreign key's check does, and raises a foreign_key_violation
--- of the constraint ref when any is missing. ids holds no NULL and no id
--- twice; NULL for none.
--- +goose StatementBegin
-CREATE FUNCTION tidings_outbox_lock_refs(tbl regclass, ref text, ids bigint[]) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    matched bigint;
-BEGIN
-    IF ids IS NULL THEN
-        RETURN;
-    END IF;
-    EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s t WHERE t.id = ANY ($1) FOR KEY SHARE) locked', tbl)
-        INTO matched USING ids;
-    IF matched <> cardinality(ids) THEN
-        RAISE EXCEPTION 'insert or update on table "outbox" violates %', ref
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = ref;
-    END IF;
-END
-$$;
--- +goose StatementEnd
-
 -- tidings_outbox_check_insert checks and locks what the inserted rows name.
 -- The queries are run with EXECUTE so that each is planned for the rows at
 -- hand: a plan cached for one confirmation would be a poor one for a million.
@@ -119,6 +96,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     total         bigint;
     missing       bigint;
+    matched       bigint;
     list_ids      bigint[];
     broadcast_ids bigint[];
     step_ids      bigint[];
@@ -158,9 +136,27 @@ BEGIN
             USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'outbox_subscription_ref',
                   DETAIL = format('%s of %s rows name no subscription of their subscriber and list.', missing, total);
     END IF;
-    PERFORM tidings_outbox_lock_refs('broadcasts', 'outbox_broadcast_ref', broadcast_ids);
-    PERFORM tidings_outbox_lock_refs('steps', 'outbox_step_ref', step_ids);
-    PERFORM tidings_outbox_lock_refs('bonuses', 'outbox_bonus_ref', bonus_ids);
+    IF broadcast_ids IS NOT NULL THEN
+        SELECT count(*) INTO matched FROM (SELECT 1 FROM broadcasts b WHERE b.id = ANY (broadcast_ids) FOR KEY SHARE) locked;
+        IF matched <> cardinality(broadcast_ids) THEN
+            RAISE EXCEPTION 'insert or update on table "outbox" violates outbox_broadcast_ref'
+                USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'outbox_broadcast_ref';
+        END IF;
+    END IF;
+    IF step_ids IS NOT NULL THEN
+        SELECT count(*) INTO matched FROM (SELECT 1 FROM steps s WHERE s.id = ANY (step_ids) FOR KEY SHARE) locked;
+        IF matched <> cardinality(step_ids) THEN
+            RAISE EXCEPTION 'insert or update on table "outbox" violates outbox_step_ref'
+                USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'outbox_step_ref';
+        END IF;
+    END IF;
+    IF bonus_ids IS NOT NULL THEN
+        SELECT count(*) INTO matched FROM (SELECT 1 FROM bonuses b WHERE b.id = ANY (bonus_ids) FOR KEY SHARE) locked;
+        IF matched <> cardinality(bonus_ids) THEN
+            RAISE EXCEPTION 'insert or update on table "outbox" violates outbox_bonus_ref'
+                USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'outbox_bonus_ref';
+        END IF;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -186,13 +182,25 @@ BEGIN
         END IF;
     END IF;
     IF NEW.broadcast_id IS NOT NULL AND NEW.broadcast_id IS DISTINCT FROM OLD.broadcast_id THEN
-        PERFORM tidings_outbox_lock_refs('broadcasts', 'outbox_broadcast_ref', ARRAY[NEW.broadcast_id]);
+        PERFORM 1 FROM broadcasts WHERE id = NEW.broadcast_id FOR KEY SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'insert or update on table "outbox" violates outbox_broadcast_ref'
+                USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'outbox_broadcast_ref';
+        END IF;
     END IF;
     IF NEW.step_id IS NOT NULL AND NEW.step_id IS DISTINCT FROM OLD.step_id THEN
-        PERFORM tidings_outbox_lock_refs('steps', 'outbox_step_ref', ARRAY[NEW.step_id]);
+        PERFORM 1 FROM steps WHERE id = NEW.step_id FOR KEY SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'insert or update on table "outbox" violates outbox_step_ref'
+                USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'outbox_step_ref';
+        END IF;
     END IF;
     IF NEW.bonus_id IS NOT NULL AND NEW.bonus_id IS DISTINCT FROM OLD.bonus_id THEN
-        PERFORM tidings_outbox_lock_refs('bonuses', 'outbox_bonus_ref', ARRAY[NEW.bonus_id]);
+        PERFORM 1 FROM bonuses WHERE id = NEW.bonus_id FOR KEY SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'insert or update on table "outbox" violates outbox_bonus_ref'
+                USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'outbox_bonus_ref';
+        END IF;
     END IF;
     RETURN NULL;
 END
@@ -377,7 +385,6 @@ DROP FUNCTION tidings_outbox_key_changed();
 DROP FUNCTION tidings_outbox_deleted();
 DROP FUNCTION tidings_outbox_check_update();
 DROP FUNCTION tidings_outbox_check_insert();
-DROP FUNCTION tidings_outbox_lock_refs(regclass, text, bigint[]);
 
 DROP VIEW mailable_subscriptions;
 CREATE VIEW mailable_subscriptions AS
