@@ -1,7 +1,7 @@
 # The two commands: `make run` and `make test`. See README.md.
 DATABASE_URL ?= postgres://tidings:tidings@127.0.0.1:5432/tidings?sslmode=disable
 
-.PHONY: run test build check postgres chromium
+.PHONY: run test build check tidy postgres chromium
 
 build:
 	go build -o bin/tidings ./cmd/tidings
@@ -15,7 +15,13 @@ chromium:
 run: build postgres
 	TIDINGS_DATABASE_URL='$(DATABASE_URL)' ./bin/tidings serve --dev
 
-check:
+# tidy fails when `go mod tidy` would change go.mod or go.sum, so a
+# dependency that is added, dropped or moved from indirect to direct is
+# always committed with the code that needs it.
+tidy:
+	@go mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy; run go mod tidy:"; go mod tidy -diff; exit 1; }
+
+check: tidy
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
 
