@@ -660,7 +660,7 @@ func ParseSendAt(sendAt, timezone string) (time.Time, error) {
 		}
 		return t.UTC(), nil
 	}
-	if !validZone(timezone) {
+	if subscribers.ValidateTimezone(timezone) != nil {
 		return time.Time{}, tidings.Errorf(tidings.EINVALID, "timezone %q is not a known time zone; use a name such as \"Europe/Berlin\".", timezone)
 	}
 	loc, _ := time.LoadLocation(timezone)

@@ -94,9 +94,9 @@ func queueConfirmed(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscribe
 	if err := tx.GetContext(ctx, &tz, list, e.ListID); err != nil {
 		return err
 	}
-	if validZone(e.Timezone) {
+	if subscribers.ValidateTimezone(e.Timezone) == nil {
 		tz = e.Timezone
-	} else if !validZone(tz) {
+	} else if subscribers.ValidateTimezone(tz) != nil {
 		tz = "UTC"
 	}
 	at := e.At.UTC()
@@ -177,15 +177,4 @@ func stopSubscription(ctx context.Context, tx *sqlx.Tx, now time.Time, subscript
 		  AND status = 'queued'`
 	_, err := tx.ExecContext(ctx, skip, subscriptionID, now, why)
 	return err
-}
-
-// validZone reports whether tz names a time zone both Go and Postgres know.
-// "Local" is Go's own and the empty name means UTC to Go but nothing to
-// Postgres; a bad zone in an enrollment would fail every tick that meets it.
-func validZone(tz string) bool {
-	if tz == "" || tz == "Local" {
-		return false
-	}
-	_, err := time.LoadLocation(tz)
-	return err == nil
 }

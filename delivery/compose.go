@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // compose appends m to dst (which may be nil) as an Internet message (RFC 5322, MIME), ready for DATA:
@@ -83,12 +85,12 @@ func compose(dst []byte, m *Message, date time.Time, cache *fixedCache) (data []
 	header("Date", date.Format(time.RFC1123Z))
 	// net/mail quotes or encodes any name, so a subscriber-supplied name
 	// cannot break the header (RFC 5322, RFC 2047).
-	header("From", (&netmail.Address{Name: m.FromName, Address: from}).String())
-	header("To", (&netmail.Address{Name: m.ToName, Address: to}).String())
+	header("From", formatAddress(m.FromName, from))
+	header("To", formatAddress(m.ToName, to))
 	if replyTo != "" {
 		header("Reply-To", replyTo)
 	}
-	header("Subject", encodeText(m.Subject))
+	header("Subject", encodeSubject(m.Subject))
 	header("Message-ID", id)
 	for _, name := range names {
 		header(name, encodeText(encodePhrase(m.Headers[name])))
@@ -162,6 +164,57 @@ func encodeText(v string) string {
 		return fold(v)
 	}
 	return strings.ReplaceAll(mime.QEncoding.Encode("UTF-8", v), "?= =?", "?=\r\n =?")
+}
+
+// formatAddress is the mailbox of name and addr for a From or To field.
+// net/mail leaves a printable ASCII name as a quoted string, and most mail
+// clients decode an encoded-word even inside quotes (which RFC 2047 section
+// 5 forbids), so a name a subscriber typed as "=?utf-8?b?...?=" would be
+// shown decoded, as text they did not write. Such a name is sent as
+// encoded-words itself, which decode to the literal text.
+func formatAddress(name, addr string) string {
+	if isPrintableASCII(name) && strings.Contains(name, "=?") {
+		return encodeWords(name) + " " + (&netmail.Address{Address: addr}).String()
+	}
+	return (&netmail.Address{Name: name, Address: addr}).String()
+}
+
+// encodeSubject is encodeText for the Subject field, where the text is
+// the editor's or a subscriber's: a printable ASCII subject holding "=?"
+// (what starts an RFC 2047 encoded-word) is encoded whole, so that a reader
+// shows it literally instead of decoding the words inside it. Other fields
+// keep what encodeText does: their values may hold encoded-words on purpose.
+func encodeSubject(v string) string {
+	if isPrintableASCII(v) && strings.Contains(v, "=?") {
+		return encodeWords(v)
+	}
+	return encodeText(v)
+}
+
+// wordBytes is the most bytes of text in one "B" encoded-word: its 60
+// characters of base64 and the 12 of "=?UTF-8?b?" and "?=" keep it within
+// the 75 that RFC 2047 section 2 allows.
+const wordBytes = 45
+
+// encodeWords returns v as RFC 2047 "B" encoded-words, however plain it is
+// (mime.WordEncoder leaves printable ASCII as it is), one folded line each.
+// A word never splits a UTF-8 sequence (RFC 2047 section 5, rule 3).
+func encodeWords(v string) string {
+	var b strings.Builder
+	for v != "" {
+		n := min(len(v), wordBytes)
+		for n < len(v) && n > 0 && !utf8.RuneStart(v[n]) {
+			n--
+		}
+		if b.Len() > 0 {
+			b.WriteString("\r\n ")
+		}
+		b.WriteString("=?UTF-8?b?")
+		b.WriteString(base64.StdEncoding.EncodeToString([]byte(v[:n])))
+		b.WriteString("?=")
+		v = v[n:]
+	}
+	return b.String()
 }
 
 // foldAt is the length after which fold breaks a header value, leaving room

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bytes"
+	"encoding/base64"
 	"io"
 	"math/rand/v2"
 	"mime"
@@ -352,6 +353,48 @@ func BenchmarkCompose(b *testing.B) {
 	for b.Loop() {
 		if _, _, _, err := compose(nil, m, time.Now(), nil); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestCompose_LiteralEncodedWords: a name or subject that a subscriber typed
+// as an RFC 2047 encoded-word reads back as the literal text, not decoded,
+// both through net/mail and through a decoder that (as many mail clients do)
+// decodes encoded-words inside quoted strings too.
+func TestCompose_LiteralEncodedWords(t *testing.T) {
+	t.Parallel()
+	word := "=?utf-8?b?" + base64.StdEncoding.EncodeToString([]byte("Your bank")) + "?="
+	for _, text := range []string{
+		word,
+		"Hi " + word + " there",
+		"=?utf-8?q?Support_team?=",
+		"=?",
+		"a =?iso-8859-1?q?caf=E9?= " + strings.Repeat("long ", 30),
+		"Zoë =?utf-8?b?QQ==?=",
+	} {
+		m := &Message{FromName: text, FromEmail: "news@example.com", To: "ada@example.org", ToName: text, Subject: text, Text: "Hello."}
+		data, _, _, err := compose(nil, m, time.Now(), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		p := mustParse(t, data)
+		var dec mime.WordDecoder
+		if got, err := dec.DecodeHeader(p.header.Get("Subject")); err != nil || got != text {
+			t.Errorf("Subject of %q reads back as %q (%v)", text, got, err)
+		}
+		for _, field := range []string{"From", "To"} {
+			raw := p.header.Get(field)
+			a, err := netmail.ParseAddress(raw)
+			if err != nil || a.Name != text {
+				t.Errorf("%s of %q: %q reads back as %+v (%v)", field, text, raw, a, err)
+				continue
+			}
+			// What a lenient reader does: take the display name, quotes
+			// dropped, and decode the encoded-words in it.
+			display, _, _ := strings.Cut(raw, " <")
+			if got, err := dec.DecodeHeader(strings.Trim(display, `"`)); err != nil || strings.ReplaceAll(got, `\"`, `"`) != text {
+				t.Errorf("%s of %q: %q decodes leniently to %q (%v)", field, text, raw, got, err)
+			}
 		}
 	}
 }

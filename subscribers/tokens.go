@@ -74,14 +74,15 @@ func (t *Tokens) Verify(purpose, token string, now time.Time) (int64, error) {
 		return 0, errors.New("subscribers: Tokens.Secret is empty")
 	}
 	invalid := tidings.Errorf(tidings.EINVALID, "This link is not valid.")
-	if token == "" || len(token) > maxTokenLen {
+	if token == "" || len(token) > maxTokenLen || !tokenAlphabet(token) {
 		return 0, invalid
 	}
 	p, m, ok := strings.Cut(token, ".")
 	if !ok {
 		return 0, invalid
 	}
-	// Strict decoding refuses non-canonical encodings, so each token has
+	// Strict decoding refuses non-canonical trailing bits; with the alphabet
+	// checked above (the decoder itself skips CR and LF), each token has
 	// exactly one spelling.
 	got, err := base64.RawURLEncoding.Strict().DecodeString(m)
 	if err != nil {
@@ -115,6 +116,24 @@ func (t *Tokens) Verify(purpose, token string, now time.Time) (int64, error) {
 		return 0, tidings.Errorf(tidings.EEXPIRED, "This link has expired.")
 	}
 	return id, nil
+}
+
+// tokenAlphabet reports whether s holds only the characters of a token: the
+// base64url alphabet (RFC 4648 section 5, without padding) and the one dot
+// between payload and MAC. Go's decoders ignore CR and LF, so without this a
+// token would verify with line breaks inside.
+func tokenAlphabet(s string) bool {
+	dots := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		case c == '.':
+			dots++
+		default:
+			return false
+		}
+	}
+	return dots == 1
 }
 
 // mac is the HMAC of the encoded payload, under the token domain.

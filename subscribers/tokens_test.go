@@ -70,6 +70,17 @@ func TestTokens_Verify(t *testing.T) {
 			{"payload for another id", subscribers.PurposeConfirm, editPayload(good, func(f []string) { f[2] = "2" })},
 			{"payload with later expiry", subscribers.PurposeConfirm, editPayload(good, func(f []string) { f[3] = "0" })},
 			{"payload with another purpose", subscribers.PurposeUnsubscribe, editPayload(good, func(f []string) { f[1] = subscribers.PurposeUnsubscribe })},
+			{"CR LF in the MAC", subscribers.PurposeConfirm, payload + "." + mac[:10] + "\r\n" + mac[10:]},
+			{"LF in the MAC", subscribers.PurposeConfirm, payload + "." + mac[:10] + "\n" + mac[10:]},
+			{"CR at the end", subscribers.PurposeConfirm, good + "\r"},
+			{"LF in the payload", subscribers.PurposeConfirm, payload[:4] + "\n" + payload[4:] + "." + mac},
+			{"space", subscribers.PurposeConfirm, good[:5] + " " + good[5:]},
+			{"tab", subscribers.PurposeConfirm, good + "\t"},
+			{"NUL", subscribers.PurposeConfirm, good + "\x00"},
+			{"standard alphabet +", subscribers.PurposeConfirm, payload + "." + strings.ReplaceAll(strings.ReplaceAll(mac, "-", "+"), "_", "/") + "+"},
+			{"percent-encoded", subscribers.PurposeConfirm, payload + "." + mac[:3] + "%41" + mac[3:]},
+			{"non-ASCII", subscribers.PurposeConfirm, good + "é"},
+			{"non-canonical trailing bits", subscribers.PurposeConfirm, payload + "." + nonCanonical(mac)},
 		} {
 			id, err := testTokens.Verify(tt.purpose, tt.token, t0)
 			if code := tidings.ErrorCode(err); code != tidings.EINVALID || id != 0 {
@@ -112,6 +123,17 @@ func flip(c byte) byte {
 		return '-'
 	}
 	return 'A'
+}
+
+// nonCanonical spells the same bytes as the base64url text s with unused
+// trailing bits set: a lax decoder reads both spellings as one value.
+func nonCanonical(s string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	if len(s)%4 == 0 {
+		panic("no trailing bits in " + s)
+	}
+	last := strings.IndexByte(alphabet, s[len(s)-1])
+	return s[:len(s)-1] + string(alphabet[last|1])
 }
 
 func token2mac(tok string) string {

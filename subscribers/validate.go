@@ -167,10 +167,20 @@ func validateText(field, s string, max int) (string, error) {
 
 func isLineBreak(r rune) bool { return r == '\u2028' || r == '\u2029' || r == '\u0085' }
 
-// isInvisible reports the bidirectional controls, which can make text read
-// differently from what it is (the "Trojan Source" trick).
+// isInvisible reports the format characters (Unicode category Cf) and the
+// blank fillers: the bidirectional controls, which can make text read
+// differently from what it is (the "Trojan Source" trick), and the
+// zero-width and other invisible characters (U+200B..U+200F, U+2060..U+2064,
+// U+FEFF, U+00AD, tag characters), which make two names that look alike
+// differ, or hide text. The joiners go too, though an emoji sequence or a
+// Persian name may use them: a name is shown in headers and on pages where
+// an invisible difference cannot be told.
 func isInvisible(r rune) bool {
-	return r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069' || r == '\ufeff'
+	switch r {
+	case '\u115f', '\u1160', '\u3164', '\uffa0': // Hangul fillers: letters that show nothing
+		return true
+	}
+	return unicode.Is(unicode.Cf, r)
 }
 
 // ValidateTimezone checks that tz names an IANA time zone such as

@@ -1,6 +1,11 @@
 package subscribers_test
 
 import (
+	"go/ast"
+	"go/parser"
+	gotoken "go/token"
+	"io/fs"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -109,6 +114,20 @@ func TestValidateName(t *testing.T) {
 		"Ada\tLovelace",
 		"Ada\u2028Lovelace",
 		"Ada\u202eecalevoL",
+		"Ada\u200bLovelace", // zero-width space
+		"Ada\u200cLovelace", // zero-width non-joiner
+		"Ada\u200dLovelace", // zero-width joiner
+		"Ada\u200eLovelace", // left-to-right mark
+		"Ada\u200fLovelace", // right-to-left mark
+		"Ada\u2060Lovelace", // word joiner
+		"Ada\u2061Lovelace", // function application
+		"Ada\u2064Lovelace", // invisible plus
+		"\ufeffAda",         // byte order mark
+		"Ada\u00adLovelace", // soft hyphen
+		"Ada\u180eLovelace", // Mongolian vowel separator
+		"Ada\u061cLovelace", // Arabic letter mark
+		"Ada\U000e0041",     // tag letter A
+		"Ada\u3164Lovelace", // Hangul filler
 		"Ada\xff",
 		strings.Repeat("é", 201),
 	} {
@@ -129,5 +148,53 @@ func TestValidateTimezone(t *testing.T) {
 		if err := subscribers.ValidateTimezone(tz); tidings.ErrorCode(err) != tidings.EINVALID {
 			t.Errorf("ValidateTimezone(%q) = %v, want EINVALID", tz, err)
 		}
+	}
+}
+
+// TestValidateTimezone_OneDefinition: ValidateTimezone is the one check of a
+// zone name. No other function in the module asks time.LoadLocation whether
+// a name is valid (one that answers only a bool or an error): each such copy
+// drifts from the others in what it lets through.
+func TestValidateTimezone_OneDefinition(t *testing.T) {
+	t.Parallel()
+	fset := gotoken.NewFileSet()
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != ".." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || fn.Body == nil || fn.Type.Results == nil || len(fn.Type.Results.List) != 1 || len(fn.Type.Results.List[0].Names) > 1 {
+				continue
+			}
+			if res, ok := fn.Type.Results.List[0].Type.(*ast.Ident); !ok || res.Name != "bool" && res.Name != "error" {
+				continue
+			}
+			if filepath.Base(path) == "validate.go" && fn.Name.Name == "ValidateTimezone" {
+				continue
+			}
+			ast.Inspect(fn.Body, func(n ast.Node) bool {
+				if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "LoadLocation" {
+					if x, ok := sel.X.(*ast.Ident); ok && x.Name == "time" {
+						t.Errorf("%s: %s validates a time zone itself; call subscribers.ValidateTimezone", fset.Position(fn.Pos()), fn.Name.Name)
+					}
+				}
+				return true
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

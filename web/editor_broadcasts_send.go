@@ -237,20 +237,11 @@ func defaultSchedule(b *campaigns.Broadcast, l *subscribers.List, now time.Time)
 func zoneChoices(extra ...string) []string {
 	zones := slices.Clone(commonZones)
 	for _, z := range extra {
-		if z != "" && !slices.Contains(zones, z) && validZoneName(z) {
+		if z != "" && !slices.Contains(zones, z) && subscribers.ValidateTimezone(z) == nil {
 			zones = append([]string{z}, zones...)
 		}
 	}
 	return zones
-}
-
-// validZoneName reports whether z is an IANA time zone name Go knows.
-func validZoneName(z string) bool {
-	if len(z) > 64 || strings.ContainsAny(z, " \t\r\n") {
-		return false
-	}
-	_, err := time.LoadLocation(z)
-	return err == nil && z != "Local"
 }
 
 // broadcastFail shows b's page again with err's message and status, after a
