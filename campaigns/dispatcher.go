@@ -47,7 +47,9 @@ func DefaultBackoff(attempt int) time.Duration {
 type Links interface {
 	Unsubscribe(subscriptionID int64) string
 	Preferences(subscriptionID int64) string
-	Confirm(subscriptionID int64) string
+	// ConfirmGeneration is the link of the confirmation request of that
+	// generation (Item.ConfirmGeneration).
+	ConfirmGeneration(subscriptionID int64, generation int) string
 }
 
 // Dispatcher sends the outbox: it claims due items in batches, renders each
@@ -150,6 +152,10 @@ type Item struct {
 
 	Email string `db:"email"`
 	Name  string `db:"name"`
+
+	// ConfirmGeneration is, for a confirmation, the generation of the
+	// subscription's latest confirmation request, which its link carries.
+	ConfirmGeneration int `db:"confirm_generation"`
 
 	// Subject and Body are the templates of the step, bonus or welcome email
 	// as they stand at claim time; empty for a confirmation, and for a
@@ -296,7 +302,7 @@ const claimSQL = `
 			                JOIN subscribers r ON r.id = s.subscriber_id
 			                WHERE s.id = o.subscription_id
 			                  AND s.status = 'pending'
-			                  AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = r.email)
+			                  AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = r.email_key)
 			                OFFSET 0)
 			            ELSE EXISTS (
 			                SELECT 1
@@ -311,6 +317,7 @@ const claimSQL = `
 			       END AS mailable,
 			       o.kind, o.priority, o.due_at, o.subscriber_id, o.subscription_id, o.list_id, o.attempts, o.message_id,
 			       r.email, r.name,
+			       CASE WHEN o.kind = 'confirm' THEN (SELECT s.confirm_generation FROM subscriptions s WHERE s.id = o.subscription_id) ELSE 0 END AS confirm_generation,
 			       COALESCE(st.subject, bo.subject, CASE WHEN o.kind = 'welcome' THEN l.welcome_subject END, '') AS subject,
 			       COALESCE(st.body, bo.body, CASE WHEN o.kind = 'welcome' THEN l.welcome_body END, '') AS body,
 			       COALESCE(o.broadcast_id, 0) AS broadcast_id,
@@ -334,7 +341,7 @@ const claimSQL = `
 			  AND NOT k.mailable
 		)
 		SELECT id, kind, CASE WHEN mailable THEN 'sending' ELSE 'skipped' END AS status, priority, due_at,
-		       subscriber_id, subscription_id, list_id, attempts, message_id, email, name, subject, body,
+		       subscriber_id, subscription_id, list_id, attempts, message_id, email, name, confirm_generation, subject, body,
 		       broadcast_id, content_id, content_at, list_slug, list_name, from_name, from_email, reply_to, postal_address
 		FROM checked`
 
@@ -642,7 +649,7 @@ func (d *Dispatcher) render(ctx context.Context, it *Item) (*delivery.Message, e
 	}
 	switch it.Kind {
 	case KindConfirm:
-		m, err := d.Renderer.Confirmation(l, to, d.Links.Confirm(it.SubscriptionID))
+		m, err := d.Renderer.Confirmation(l, to, d.Links.ConfirmGeneration(it.SubscriptionID, it.ConfirmGeneration))
 		if err != nil {
 			return nil, err
 		}

@@ -105,9 +105,12 @@ func (s *Store) resubscribe(ctx context.Context, tx *sqlx.Tx, c EditorChange, no
 	case StatusUnsubscribed:
 		const q = `
 			UPDATE subscriptions
-			SET status = 'pending', confirmed_at = NULL, unsubscribed_at = NULL, confirm_sent_at = $2, updated_at = $2
+			SET status = 'pending', confirmed_at = NULL, unsubscribed_at = NULL, updated_at = $2
 			WHERE id = $1`
 		if _, err := tx.ExecContext(ctx, q, sub.ID, now); err != nil {
+			return err
+		}
+		if err := newConfirmation(ctx, tx, sub, now); err != nil {
 			return err
 		}
 	case StatusPending:
@@ -116,11 +119,7 @@ func (s *Store) resubscribe(ctx context.Context, tx *sqlx.Tx, c EditorChange, no
 			return tidings.Errorf(tidings.ECONFLICT, "A confirmation request was sent at %s UTC; another can be sent from %s UTC.",
 				sub.ConfirmSentAt.UTC().Format("15:04"), next.UTC().Format("15:04"))
 		}
-		const q = `
-			UPDATE subscriptions
-			SET confirm_sent_at = $2, updated_at = $2
-			WHERE id = $1`
-		if _, err := tx.ExecContext(ctx, q, sub.ID, now); err != nil {
+		if err := newConfirmation(ctx, tx, sub, now); err != nil {
 			return err
 		}
 		reason = "confirmation requested again by editor " + c.Editor

@@ -266,7 +266,7 @@ func TestStore_Erase(t *testing.T) {
 			t.Fatalf("counts %+v -> %+v, want %+v", before, after, want)
 		}
 		var reason string
-		e.db.Get(&reason, `SELECT reason FROM suppressions WHERE email = 'Ada.L@example.com'`)
+		e.db.Get(&reason, `SELECT reason FROM suppressions WHERE email = 'ada.l@example.com'`)
 		if reason != subscribers.SuppressionErased {
 			t.Errorf("suppression reason %q", reason)
 		}

@@ -53,6 +53,7 @@ var importColumns = []string{"email", "name", "timezone", "tags"}
 type importRow struct {
 	line     int
 	email    string
+	key      string // EmailKey(email)
 	name     string
 	timezone string
 	tags     []string
@@ -146,7 +147,7 @@ func parseImport(r io.Reader) ([]importRow, *ImportReport, error) {
 		}
 	}
 	var rows []importRow
-	seen := make(map[string]int)    // address -> line of its row
+	seen := make(map[string]int)    // EmailKey -> line of its row
 	zones := make(map[string]error) // time zones checked already
 	cell := func(rec []string, name string) string {
 		if i, ok := col[name]; ok {
@@ -197,12 +198,13 @@ func parseImport(r io.Reader) ([]importRow, *ImportReport, error) {
 			reject(line, raw, tidings.ErrorMessage(err))
 			continue
 		}
-		if first, ok := seen[email]; ok {
+		key := EmailKey(email)
+		if first, ok := seen[key]; ok {
 			reject(line, raw, fmt.Sprintf("This address is already on line %d.", first))
 			continue
 		}
-		seen[email] = line
-		rows = append(rows, importRow{line: line, email: email, name: name, timezone: tz, tags: tags})
+		seen[key] = line
+		rows = append(rows, importRow{line: line, email: email, key: key, name: name, timezone: tz, tags: tags})
 	}
 	return rows, rep, nil
 }
@@ -347,11 +349,12 @@ func (s *Store) importRows(ctx context.Context, tx *sqlx.Tx, slug string, rows [
 	}
 	const stage = `
 		CREATE TEMPORARY TABLE import_rows (
-		    line     int NOT NULL,
-		    email    text NOT NULL,
-		    name     text NOT NULL,
-		    timezone text NOT NULL,
-		    tags     text[] NOT NULL
+		    line      int NOT NULL,
+		    email     text NOT NULL,
+		    email_key text NOT NULL,
+		    name      text NOT NULL,
+		    timezone  text NOT NULL,
+		    tags      text[] NOT NULL
 		) ON COMMIT DROP`
 	if _, err := tx.ExecContext(ctx, stage); err != nil {
 		return fmt.Errorf("staging table: %w", err)
@@ -368,7 +371,7 @@ func (s *Store) importRows(ctx context.Context, tx *sqlx.Tx, slug string, rows [
 			FROM (
 			    SELECT r.id
 			    FROM subscribers r
-			    JOIN import_rows i ON i.email = r.email
+			    JOIN import_rows i ON i.email_key = r.email_key
 			    ORDER BY r.id
 			    FOR NO KEY UPDATE OF r
 			) AS locked`, nil},
@@ -397,8 +400,8 @@ func (s *Store) importRows(ctx context.Context, tx *sqlx.Tx, slug string, rows [
 			               ELSE 'updated'
 			           END AS outcome
 			    FROM import_rows i
-			    LEFT JOIN suppressions x ON x.email = i.email
-			    LEFT JOIN subscribers r ON r.email = i.email
+			    LEFT JOIN suppressions x ON x.email = i.email_key
+			    LEFT JOIN subscribers r ON r.email_key = i.email_key
 			    LEFT JOIN subscriptions s ON s.subscriber_id = r.id AND s.list_id = $1
 			) AS c`, []any{list.ID, MaxTags}},
 	}); err != nil {
@@ -417,14 +420,14 @@ func (s *Store) importRows(ctx context.Context, tx *sqlx.Tx, slug string, rows [
 	}
 
 	// New addresses. A sign-up of one of them that committed since the plan
-	// breaks the unique key on email: then the whole import starts again.
+	// breaks the unique key on email_key: then the whole import starts again.
 	const addSubscribers = `
 		INSERT INTO subscribers (id, email, name, timezone, tags, created_at, updated_at)
 		SELECT subscriber_id, email, name, timezone, tags, $1, $1
 		FROM import_plan
 		WHERE created
 		ORDER BY email`
-	if _, err := tx.ExecContext(ctx, addSubscribers, now); isUniqueViolation(err, "subscribers_email_key") {
+	if _, err := tx.ExecContext(ctx, addSubscribers, now); isUniqueViolation(err, "subscribers_email_key_unique") {
 		return errImportRace
 	} else if err != nil {
 		return fmt.Errorf("add subscribers: %w", err)
@@ -508,13 +511,13 @@ func runSteps(ctx context.Context, tx *sqlx.Tx, steps []sqlStep) error {
 // copyImportRows streams the rows into the staging table with COPY FROM
 // STDIN: one round trip for the lot.
 func copyImportRows(ctx context.Context, tx *sqlx.Tx, rows []importRow) error {
-	stmt, err := tx.PrepareContext(ctx, `COPY import_rows (line, email, name, timezone, tags) FROM STDIN`)
+	stmt, err := tx.PrepareContext(ctx, `COPY import_rows (line, email, email_key, name, timezone, tags) FROM STDIN`)
 	if err != nil {
 		return fmt.Errorf("copy: %w", err)
 	}
 	defer stmt.Close()
 	for _, r := range rows {
-		if _, err := stmt.ExecContext(ctx, r.line, r.email, r.name, r.timezone, pq.StringArray(r.tags)); err != nil {
+		if _, err := stmt.ExecContext(ctx, r.line, r.email, r.key, r.name, r.timezone, pq.StringArray(r.tags)); err != nil {
 			return fmt.Errorf("copy line %d: %w", r.line, err)
 		}
 	}

@@ -168,6 +168,7 @@ type subscriberRow struct {
 type subscriptionRow struct {
 	Subscription
 	ConfirmSentAt      *time.Time `db:"confirm_sent_at"`
+	ConfirmGeneration  int        `db:"confirm_generation"`
 	Email              string     `db:"email"`
 	SubscriberTimezone string     `db:"subscriber_timezone"`
 	ListTimezone       string     `db:"list_timezone"`
@@ -201,12 +202,51 @@ func lockSubscriberOfSubscription(ctx context.Context, tx *sqlx.Tx, subscription
 	return &r, nil
 }
 
+// lockSubscription locks the subscriber of the subscription with id, then
+// reads the subscription, locked. A subscription merged into another (two
+// spellings of one address, migration 00015) is found as the one it was
+// merged into, so the links in emails sent before still work. It returns
+// ENOTFOUND when there is none.
+func lockSubscription(ctx context.Context, tx *sqlx.Tx, id int64) (*subscriptionRow, error) {
+	_, err := lockSubscriberOfSubscription(ctx, tx, id)
+	if tidings.ErrorCode(err) == tidings.ENOTFOUND {
+		into, ok, merr := mergedInto(ctx, tx, id)
+		if merr != nil {
+			return nil, merr
+		} else if !ok {
+			return nil, err
+		}
+		id = into
+		_, err = lockSubscriberOfSubscription(ctx, tx, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return subscriptionByID(ctx, tx, id)
+}
+
+// mergedInto returns the subscription that the one with id was merged into,
+// if it was.
+func mergedInto(ctx context.Context, q sqlx.QueryerContext, id int64) (int64, bool, error) {
+	const query = `
+		SELECT into_id
+		FROM subscription_merges
+		WHERE from_id = $1`
+	var into int64
+	if err := sqlx.GetContext(ctx, q, &into, query, id); errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	} else if err != nil {
+		return 0, false, err
+	}
+	return into, true, nil
+}
+
 // subscriptionByID reads a subscription, locking it; the caller holds the
 // subscriber's lock already.
 func subscriptionByID(ctx context.Context, tx *sqlx.Tx, id int64) (*subscriptionRow, error) {
 	const q = `
 		SELECT s.id, s.subscriber_id, s.list_id, s.status, s.confirmed_at, s.unsubscribed_at, s.created_at, s.confirm_sent_at,
-		       r.email, r.timezone AS subscriber_timezone, l.timezone AS list_timezone
+		       s.confirm_generation, r.email, r.timezone AS subscriber_timezone, l.timezone AS list_timezone
 		FROM subscriptions s
 		JOIN subscribers r ON r.id = s.subscriber_id
 		JOIN lists l ON l.id = s.list_id
@@ -225,7 +265,7 @@ func subscriptionByID(ctx context.Context, tx *sqlx.Tx, id int64) (*subscription
 func subscriptionOf(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64) (*subscriptionRow, error) {
 	const q = `
 		SELECT s.id, s.subscriber_id, s.list_id, s.status, s.confirmed_at, s.unsubscribed_at, s.created_at, s.confirm_sent_at,
-		       r.email, r.timezone AS subscriber_timezone, l.timezone AS list_timezone
+		       s.confirm_generation, r.email, r.timezone AS subscriber_timezone, l.timezone AS list_timezone
 		FROM subscriptions s
 		JOIN subscribers r ON r.id = s.subscriber_id
 		JOIN lists l ON l.id = s.list_id
@@ -239,9 +279,10 @@ func subscriptionOf(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64
 	return &r, nil
 }
 
-// upsertSubscriber returns the subscriber with email, locked, creating it
-// with name, timezone and tags (normalised, not nil) if there is none;
-// created says which.
+// upsertSubscriber returns the subscriber with email (in any case: the
+// unique key is EmailKey), locked, creating it with email as given, name,
+// timezone and tags (normalised, not nil) if there is none; created says
+// which. A subscriber found keeps the address as it was first typed.
 //
 // INSERT ... ON CONFLICT DO NOTHING waits for a concurrent transaction that
 // inserted the same address and, once it commits, returns no row; the SELECT
@@ -251,12 +292,12 @@ func upsertSubscriber(ctx context.Context, tx *sqlx.Tx, email, name, timezone st
 	const insert = `
 		INSERT INTO subscribers (email, name, timezone, tags, created_at, updated_at)
 		VALUES ($1, $2, $3, COALESCE($4, '{}'::text[]), $5, $5)
-		ON CONFLICT (email) DO NOTHING
+		ON CONFLICT (email_key) DO NOTHING
 		RETURNING id, email, name, timezone, tags`
 	const lock = `
 		SELECT id, email, name, timezone, tags
 		FROM subscribers
-		WHERE email = $1
+		WHERE email_key = $1
 		FOR NO KEY UPDATE`
 	r = new(subscriberRow)
 	err = tx.GetContext(ctx, r, insert, email, name, timezone, pq.StringArray(tags), now)
@@ -265,7 +306,7 @@ func upsertSubscriber(ctx context.Context, tx *sqlx.Tx, email, name, timezone st
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return nil, false, err
 	}
-	if err := tx.GetContext(ctx, r, lock, email); err != nil {
+	if err := tx.GetContext(ctx, r, lock, EmailKey(email)); err != nil {
 		return nil, false, err
 	}
 	return r, false, nil
@@ -293,11 +334,11 @@ func upsertSubscription(ctx context.Context, tx *sqlx.Tx, subscriberID, listID i
 	return r, created, nil
 }
 
-// isSuppressed reports whether email is on the suppression list.
+// isSuppressed reports whether email, in any case, is on the suppression list.
 func isSuppressed(ctx context.Context, tx *sqlx.Tx, email string) (bool, error) {
 	const q = `SELECT EXISTS (SELECT 1 FROM suppressions WHERE email = $1)`
 	var ok bool
-	err := tx.GetContext(ctx, &ok, q, email)
+	err := tx.GetContext(ctx, &ok, q, EmailKey(email))
 	return ok, err
 }
 

@@ -96,7 +96,11 @@ func (s *Store) subscribe(ctx context.Context, tx *sqlx.Tx, slug, email, name, t
 	case created, sub.Status == StatusPending:
 	case sub.Status == StatusUnsubscribed:
 		// Signing up again after unsubscribing is a new consent. The
-		// earlier dates stay in the event log.
+		// earlier dates stay in the event log. It gets a confirmation
+		// email of its own whenever the last one was sent: only the
+		// mailbox's owner can unsubscribe (the link is in their mail), so
+		// this cannot be repeated by a stranger to flood it. Signing up
+		// again while pending meets the cool-down as before.
 		const q = `
 			UPDATE subscriptions
 			SET status = 'pending', confirmed_at = NULL, unsubscribed_at = NULL, updated_at = $2
@@ -104,6 +108,7 @@ func (s *Store) subscribe(ctx context.Context, tx *sqlx.Tx, slug, email, name, t
 		if _, err := tx.ExecContext(ctx, q, sub.ID, now); err != nil {
 			return err
 		}
+		sub.ConfirmSentAt = nil
 	default:
 		// Confirmed already, or bounced or complained: nothing to do, and
 		// nothing to tell.
@@ -144,19 +149,36 @@ func addSignupTags(ctx context.Context, tx *sqlx.Tx, r *subscriberRow, tags []st
 }
 
 // requestConfirmation appends EventConfirmationRequested (on which OnEvent
-// queues the email) unless one was requested within the cool-down.
+// queues the email) unless one was requested within the cool-down (by
+// sub.ConfirmSentAt).
 func (s *Store) requestConfirmation(ctx context.Context, tx *sqlx.Tx, sub *subscriptionRow, now time.Time, m Meta) error {
 	if sub.ConfirmSentAt != nil && now.Sub(*sub.ConfirmSentAt) < s.cooldown() {
 		return nil
 	}
-	const q = `
-		UPDATE subscriptions
-		SET confirm_sent_at = $2, updated_at = $2
-		WHERE id = $1`
-	if _, err := tx.ExecContext(ctx, q, sub.ID, now); err != nil {
+	if err := newConfirmation(ctx, tx, sub, now); err != nil {
 		return err
 	}
 	return s.appendEvent(ctx, tx, newEvent(EventConfirmationRequested, sub, now, m))
+}
+
+// newConfirmation records a confirmation request of sub at now: the time,
+// for the cool-down, and the next generation (the first request is
+// generation 0), which the email's link carries. Store.Confirm refuses a link
+// of an earlier generation, so each new request invalidates the links sent
+// before it.
+func newConfirmation(ctx context.Context, tx *sqlx.Tx, sub *subscriptionRow, now time.Time) error {
+	const q = `
+		UPDATE subscriptions
+		SET confirm_generation = CASE WHEN confirm_sent_at IS NULL THEN confirm_generation ELSE confirm_generation + 1 END,
+		    confirm_sent_at = $2,
+		    updated_at = $2
+		WHERE id = $1
+		RETURNING confirm_generation`
+	if err := tx.GetContext(ctx, &sub.ConfirmGeneration, q, sub.ID, now); err != nil {
+		return err
+	}
+	sub.ConfirmSentAt = &now
+	return nil
 }
 
 // ConfirmResult is what following a confirmation link did.
@@ -172,11 +194,13 @@ type ConfirmResult struct {
 // as AlreadyConfirmed and left alone.
 //
 // It returns EINVALID for a forged or malformed token, EEXPIRED for an expired
-// one, ENOTFOUND when the subscription no longer exists, and ECONFLICT when it
-// was unsubscribed or bounced since (the reader has to sign up again).
+// one or one of an earlier confirmation request than the last (a newer email
+// was sent), ENOTFOUND when the subscription no longer exists, and ECONFLICT
+// when it was unsubscribed or bounced since (the reader has to sign up
+// again).
 func (s *Store) Confirm(ctx context.Context, token string, m Meta) (*ConfirmResult, error) {
 	now := s.now()
-	id, err := s.Tokens.Verify(PurposeConfirm, token, now)
+	id, generation, err := s.Tokens.VerifyConfirm(token, now)
 	if err != nil {
 		return nil, wrap("confirm", err)
 	}
@@ -186,7 +210,7 @@ func (s *Store) Confirm(ctx context.Context, token string, m Meta) (*ConfirmResu
 		return nil, wrap("confirm", err)
 	}
 	defer tx.Rollback()
-	res, err := s.confirm(ctx, tx, id, now, m)
+	res, err := s.confirm(ctx, tx, id, generation, now, m)
 	if err != nil {
 		return nil, wrap("confirm", err)
 	}
@@ -196,11 +220,12 @@ func (s *Store) Confirm(ctx context.Context, token string, m Meta) (*ConfirmResu
 	return res, nil
 }
 
-func (s *Store) confirm(ctx context.Context, tx *sqlx.Tx, id int64, now time.Time, m Meta) (*ConfirmResult, error) {
-	if _, err := lockSubscriberOfSubscription(ctx, tx, id); err != nil {
-		return nil, err
-	}
-	sub, err := subscriptionByID(ctx, tx, id)
+// errStaleConfirm is the answer to the link of a confirmation request that
+// a newer one replaced.
+var errStaleConfirm = tidings.Errorf(tidings.EEXPIRED, "This link was replaced by the one in a newer confirmation email. Please use the link in the latest email, or sign up again.")
+
+func (s *Store) confirm(ctx context.Context, tx *sqlx.Tx, id int64, generation int, now time.Time, m Meta) (*ConfirmResult, error) {
+	sub, err := lockSubscription(ctx, tx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -214,6 +239,9 @@ func (s *Store) confirm(ctx context.Context, tx *sqlx.Tx, id int64, now time.Tim
 		res.AlreadyConfirmed = true
 		return res, nil
 	case StatusPending:
+		if sub.ID == id && generation != sub.ConfirmGeneration {
+			return nil, errStaleConfirm
+		}
 	case StatusUnsubscribed:
 		return nil, tidings.Errorf(tidings.ECONFLICT, "This subscription was cancelled after the link was sent. To receive the emails, sign up again on the form.")
 	default:
@@ -272,10 +300,7 @@ func (s *Store) Unsubscribe(ctx context.Context, token, reason string, m Meta) (
 }
 
 func (s *Store) unsubscribe(ctx context.Context, tx *sqlx.Tx, id int64, reason string, now time.Time, m Meta) (*UnsubscribeResult, error) {
-	if _, err := lockSubscriberOfSubscription(ctx, tx, id); err != nil {
-		return nil, err
-	}
-	sub, err := subscriptionByID(ctx, tx, id)
+	sub, err := lockSubscription(ctx, tx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -307,16 +332,17 @@ func (s *Store) unsubscribe(ctx context.Context, tx *sqlx.Tx, id int64, reason s
 // SubscriptionByToken returns the subscription a link's token was signed
 // for, its list and its address, for the pages a link opens (a GET changes
 // nothing). It returns EINVALID for a forged or malformed token or one for
-// another purpose, EEXPIRED for an expired one and ENOTFOUND when the
-// subscription no longer exists.
+// another purpose, EEXPIRED for an expired one (or a confirmation link that
+// a newer confirmation email replaced) and ENOTFOUND when the subscription
+// no longer exists.
 func (s *Store) SubscriptionByToken(ctx context.Context, purpose, token string) (*Subscription, *List, string, error) {
 	now := s.now()
-	id, err := s.Tokens.Verify(purpose, token, now)
+	id, generation, err := s.Tokens.verify(purpose, token, now)
 	if err != nil {
 		return nil, nil, "", wrap("subscription by token", err)
 	}
 	const q = `
-		SELECT s.id, s.subscriber_id, s.list_id, s.status, s.confirmed_at, s.unsubscribed_at, s.created_at, r.email,
+		SELECT s.id, s.subscriber_id, s.list_id, s.status, s.confirmed_at, s.unsubscribed_at, s.created_at, s.confirm_generation, r.email,
 		       l.id AS "list.id", l.slug AS "list.slug", l.name AS "list.name", l.from_name AS "list.from_name",
 		       l.from_email AS "list.from_email", l.reply_to AS "list.reply_to", l.timezone AS "list.timezone",
 		       l.postal_address AS "list.postal_address", l.consent_text AS "list.consent_text",
@@ -328,13 +354,28 @@ func (s *Store) SubscriptionByToken(ctx context.Context, purpose, token string) 
 		WHERE s.id = $1`
 	var row struct {
 		Subscription
-		Email string `db:"email"`
-		List  List   `db:"list"`
+		ConfirmGeneration int    `db:"confirm_generation"`
+		Email             string `db:"email"`
+		List              List   `db:"list"`
 	}
-	if err := s.DB.GetContext(ctx, &row, q, id); errors.Is(err, sql.ErrNoRows) {
+	err = s.DB.GetContext(ctx, &row, q, id)
+	merged := false
+	if errors.Is(err, sql.ErrNoRows) {
+		into, ok, merr := mergedInto(ctx, s.DB, id)
+		if merr != nil {
+			return nil, nil, "", wrap("subscription by token", merr)
+		} else if ok {
+			merged = true
+			err = s.DB.GetContext(ctx, &row, q, into)
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, "", tidings.Errorf(tidings.ENOTFOUND, "This subscription does not exist.")
 	} else if err != nil {
 		return nil, nil, "", wrap("subscription by token", err)
+	}
+	if purpose == PurposeConfirm && !merged && row.Status == StatusPending && generation != row.ConfirmGeneration {
+		return nil, nil, "", errStaleConfirm
 	}
 	return &row.Subscription, &row.List, row.Email, nil
 }
@@ -370,10 +411,10 @@ func (s *Store) bounce(ctx context.Context, tx *sqlx.Tx, email, reason string, n
 	const lock = `
 		SELECT id, email, name, timezone
 		FROM subscribers
-		WHERE email = $1
+		WHERE email_key = $1
 		FOR NO KEY UPDATE`
 	var r subscriberRow
-	if err := tx.GetContext(ctx, &r, lock, email); errors.Is(err, sql.ErrNoRows) {
+	if err := tx.GetContext(ctx, &r, lock, EmailKey(email)); errors.Is(err, sql.ErrNoRows) {
 		return nil
 	} else if err != nil {
 		return err
@@ -425,12 +466,14 @@ func (s *Store) Suppress(ctx context.Context, email, reason string) error {
 	return wrap("suppress", tx.Commit())
 }
 
+// suppress puts email on the suppression list by its EmailKey, so that each
+// spelling of the address is suppressed with it.
 func suppress(ctx context.Context, tx *sqlx.Tx, email, reason string, now time.Time) error {
 	const q = `
 		INSERT INTO suppressions (email, reason, created_at)
 		VALUES ($1, $2, $3)
 		ON CONFLICT (email) DO NOTHING`
-	_, err := tx.ExecContext(ctx, q, email, reason, now)
+	_, err := tx.ExecContext(ctx, q, EmailKey(email), reason, now)
 	return err
 }
 

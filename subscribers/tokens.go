@@ -22,8 +22,13 @@ const (
 )
 
 // tokenVersion is the first field of every payload, so the format can change
-// later without old links being read the wrong way.
-const tokenVersion = "1"
+// later without old links being read the wrong way. Version 1 has four
+// fields; version 2 adds a fifth, the generation of a confirmation (at least
+// 1: generation 0 is written as version 1, so each token has one spelling).
+const (
+	tokenVersion    = "1"
+	tokenVersionGen = "2"
+)
 
 // tokenDomain separates the MACs of link tokens from anything else the same
 // secret signs (session cookies, for example).
@@ -36,7 +41,8 @@ const maxTokenLen = 256
 //
 // A token is base64url(payload) "." base64url(HMAC-SHA256(secret, payload)),
 // where the payload names the format version, the purpose, the subscription id
-// and the expiry (Unix seconds, 0 for never). The MAC covers all of them, so a
+// and the expiry (Unix seconds, 0 for never), and for a confirmation after the
+// first, its generation. The MAC covers all of them, so a
 // token cannot be turned into one for another subscription, another purpose or
 // a later expiry without the secret. Tokens is safe for concurrent use.
 type Tokens struct {
@@ -51,6 +57,17 @@ type Tokens struct {
 // (the zero time: never). It panics if the secret is empty, because a token
 // signed with an empty key could be forged by anyone.
 func (t *Tokens) Sign(purpose string, subscriptionID int64, expires time.Time) string {
+	return t.sign(purpose, subscriptionID, 0, expires)
+}
+
+// SignConfirm returns a confirmation token for the subscription's
+// confirmation request of the given generation (see Store.Confirm), valid
+// until expires. It panics as Sign does.
+func (t *Tokens) SignConfirm(subscriptionID int64, generation int, expires time.Time) string {
+	return t.sign(PurposeConfirm, subscriptionID, generation, expires)
+}
+
+func (t *Tokens) sign(purpose string, subscriptionID int64, generation int, expires time.Time) string {
 	if t == nil || len(t.Secret) == 0 {
 		panic("subscribers: Tokens.Secret is empty")
 	}
@@ -62,6 +79,9 @@ func (t *Tokens) Sign(purpose string, subscriptionID int64, expires time.Time) s
 		}
 	}
 	payload := tokenVersion + "|" + purpose + "|" + strconv.FormatInt(subscriptionID, 10) + "|" + strconv.FormatInt(exp, 10)
+	if generation > 0 {
+		payload = tokenVersionGen + "|" + purpose + "|" + strconv.FormatInt(subscriptionID, 10) + "|" + strconv.FormatInt(exp, 10) + "|" + strconv.Itoa(generation)
+	}
 	p := base64.RawURLEncoding.EncodeToString([]byte(payload))
 	return p + "." + base64.RawURLEncoding.EncodeToString(t.mac(p))
 }
@@ -70,52 +90,72 @@ func (t *Tokens) Sign(purpose string, subscriptionID int64, expires time.Time) s
 // it was signed for. It returns EINVALID for a malformed or forged token or one
 // signed for another purpose, and EEXPIRED for a genuine token past its expiry.
 func (t *Tokens) Verify(purpose, token string, now time.Time) (int64, error) {
+	id, _, err := t.verify(purpose, token, now)
+	return id, err
+}
+
+// VerifyConfirm is Verify for a confirmation token; it also returns the
+// generation of the confirmation request the token was signed for.
+func (t *Tokens) VerifyConfirm(token string, now time.Time) (id int64, generation int, err error) {
+	return t.verify(PurposeConfirm, token, now)
+}
+
+func (t *Tokens) verify(purpose, token string, now time.Time) (int64, int, error) {
 	if t == nil || len(t.Secret) == 0 {
-		return 0, errors.New("subscribers: Tokens.Secret is empty")
+		return 0, 0, errors.New("subscribers: Tokens.Secret is empty")
 	}
 	invalid := tidings.Errorf(tidings.EINVALID, "This link is not valid.")
 	if token == "" || len(token) > maxTokenLen || !tokenAlphabet(token) {
-		return 0, invalid
+		return 0, 0, invalid
 	}
 	p, m, ok := strings.Cut(token, ".")
 	if !ok {
-		return 0, invalid
+		return 0, 0, invalid
 	}
 	// Strict decoding refuses non-canonical trailing bits; with the alphabet
 	// checked above (the decoder itself skips CR and LF), each token has
 	// exactly one spelling.
 	got, err := base64.RawURLEncoding.Strict().DecodeString(m)
 	if err != nil {
-		return 0, invalid
+		return 0, 0, invalid
 	}
 	// hmac.Equal compares in constant time: the time taken does not tell an
 	// attacker how many leading bytes of a guess were right.
 	if !hmac.Equal(got, t.mac(p)) {
-		return 0, invalid
+		return 0, 0, invalid
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(p)
 	if err != nil {
-		return 0, invalid
+		return 0, 0, invalid
 	}
 	f := strings.Split(string(raw), "|")
-	if len(f) != 4 || f[0] != tokenVersion {
-		return 0, invalid
+	generation := 0
+	switch {
+	case len(f) == 4 && f[0] == tokenVersion:
+	case len(f) == 5 && f[0] == tokenVersionGen:
+		g, err := strconv.Atoi(f[4])
+		if err != nil || g <= 0 || strconv.Itoa(g) != f[4] {
+			return 0, 0, invalid
+		}
+		generation = g
+	default:
+		return 0, 0, invalid
 	}
 	if f[1] != purpose {
-		return 0, invalid
+		return 0, 0, invalid
 	}
 	id, err := strconv.ParseInt(f[2], 10, 64)
 	if err != nil || id <= 0 {
-		return 0, invalid
+		return 0, 0, invalid
 	}
 	exp, err := strconv.ParseInt(f[3], 10, 64)
 	if err != nil {
-		return 0, invalid
+		return 0, 0, invalid
 	}
 	if exp != 0 && now.Unix() >= exp {
-		return 0, tidings.Errorf(tidings.EEXPIRED, "This link has expired.")
+		return 0, 0, tidings.Errorf(tidings.EEXPIRED, "This link has expired.")
 	}
-	return id, nil
+	return id, generation, nil
 }
 
 // tokenAlphabet reports whether s holds only the characters of a token: the
@@ -163,14 +203,23 @@ type Links struct {
 	Now        func() time.Time
 }
 
-// Confirm returns BASE/confirm/TOKEN for the double opt-in email; it expires
-// after ConfirmTTL.
+// Confirm returns BASE/confirm/TOKEN for the first confirmation request of
+// a subscription (generation 0); it expires after ConfirmTTL. It is
+// ConfirmGeneration(subscriptionID, 0).
 func (l *Links) Confirm(subscriptionID int64) string {
+	return l.ConfirmGeneration(subscriptionID, 0)
+}
+
+// ConfirmGeneration returns BASE/confirm/TOKEN for the confirmation request
+// of the given generation (the subscription's confirm_generation when the
+// email is sent); it expires after ConfirmTTL. Each new confirmation request
+// makes the links of earlier generations stale (Store.Confirm refuses them).
+func (l *Links) ConfirmGeneration(subscriptionID int64, generation int) string {
 	ttl := l.ConfirmTTL
 	if ttl <= 0 {
 		ttl = DefaultConfirmTTL
 	}
-	return l.url("confirm", l.Tokens.Sign(PurposeConfirm, subscriptionID, l.now().Add(ttl)))
+	return l.url("confirm", l.Tokens.SignConfirm(subscriptionID, generation, l.now().Add(ttl)))
 }
 
 // Unsubscribe returns BASE/unsubscribe/TOKEN, for the footer and the

@@ -96,6 +96,13 @@ func NormalizeEmail(raw string) (string, error) {
 	return addr, nil
 }
 
+// EmailKey is the form in which addresses are compared: lower case. Two
+// addresses with one key are one inbox, one subscriber and one suppression,
+// and count as one for rate limits; the address as typed is kept for display
+// and sending. It expects an address from NormalizeEmail, whose local part is
+// ASCII, so lower case here is the same as Postgres' lower() on the key.
+func EmailKey(email string) string { return strings.ToLower(email) }
+
 func invalidEmail(why string) error {
 	return tidings.Errorf(tidings.EINVALID, "This email address is not valid: %s.", why)
 }

@@ -86,7 +86,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		fail(errorStatus(err), err)
 		return
 	}
-	if !s.addrLimit.allow(email) {
+	if !s.addrLimit.allow(subscribers.EmailKey(email)) {
 		w.Header().Set("Retry-After", "600")
 		fail(http.StatusTooManyRequests, tidings.Errorf(tidings.ERATELIMITED, "This address has been signed up several times just now. Please check your inbox, or try again later."))
 		return
