@@ -102,7 +102,7 @@ func MustSubscription(tb testing.TB, db *sqlx.DB, listID int64, email, tz, statu
 	err := db.Get(&s.subscriberID, `
 		INSERT INTO subscribers (email, name, timezone, created_at, updated_at)
 		VALUES ($1, 'Ada Lovelace', $2, now(), now())
-		ON CONFLICT (email) DO UPDATE SET updated_at = now()
+		ON CONFLICT (email_key) DO UPDATE SET updated_at = now()
 		RETURNING id`, email, tz)
 	if err != nil {
 		tb.Fatal(err)

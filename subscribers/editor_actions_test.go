@@ -141,8 +141,9 @@ func TestStore_Resubscribe(t *testing.T) {
 		if got := e.rec.kinds(); !equal(got, []string{subscribers.EventConfirmationRequested}) || e.rec.seen[0] != subscribers.StatusPending {
 			t.Fatalf("hook calls %v, saw %v", got, e.rec.seen)
 		}
-		// The subscriber confirms with the link of the new email.
-		if _, err := e.store.Confirm(ctx, token(e.links.Confirm(subID)), testMeta); err != nil {
+		// The subscriber confirms with the link of the new email, the
+		// second confirmation request of the subscription (generation 1).
+		if _, err := e.store.Confirm(ctx, token(e.links.ConfirmGeneration(subID, 1)), testMeta); err != nil {
 			t.Fatal(err)
 		}
 		if got := e.Status(t, subID); got != subscribers.StatusConfirmed {
