@@ -77,7 +77,7 @@ func newMailEnvDB(tb testing.TB, db *sqlx.DB, start string) *mailEnv {
 	if e.renderer, err = templates.NewRenderer(); err != nil {
 		tb.Fatal(err)
 	}
-	e.links = &subscribers.Links{BaseURL: "https://news.example.com", Tokens: &subscribers.Tokens{Secret: []byte("0123456789abcdef0123456789abcdef")}, Now: e.clock.Now}
+	e.links = &subscribers.Links{BaseURL: "https://news.example.com", Paths: subscribers.LinkPaths{Confirm: "/confirm/{token}", Unsubscribe: "/unsubscribe/{token}", Preferences: "/unsubscribe/{token}"}, Tokens: &subscribers.Tokens{Secret: []byte("0123456789abcdef0123456789abcdef")}, Now: e.clock.Now}
 	return e
 }
 
@@ -721,7 +721,7 @@ func TestDispatcher_EndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	MustStep(t, e.store, l.ID, campaigns.Step{Subject: "Step 1", Body: "One", DelayDays: 1, SendTime: "09:00"})
-	if err := subs.Subscribe(ctx, subscribers.SubscribeRequest{List: "coach", Email: "grace@example.com", Name: "Grace Hopper",
+	if _, err := subs.Subscribe(ctx, subscribers.SubscribeRequest{List: "coach", Email: "grace@example.com", Name: "Grace Hopper",
 		Timezone: "America/New_York", Meta: subscribers.Meta{IP: "192.0.2.1", Form: "hosted"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func TestStore_OneInbox(t *testing.T) {
 		if err := e.store.Suppress(ctx, "CASEB@example.com", "blocked again"); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "caseb@EXAMPLE.com"}); err != nil {
+		if _, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "caseb@EXAMPLE.com"}); err != nil {
 			t.Fatal(err)
 		}
 		if c := e.Counts(t); c != (counts{Suppressions: 1}) {
@@ -159,7 +159,7 @@ func TestStore_SubscribeAgain(t *testing.T) {
 	}
 	e.clock.Add(time.Minute) // well inside the cool-down of the first request
 	e.rec.reset()
-	if err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@b.com", Meta: testMeta}); err != nil {
+	if _, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@b.com", Meta: testMeta}); err != nil {
 		t.Fatalf("Subscribe again = %v, want nil as for a new address", err)
 	}
 	if got, want := e.rec.kinds(), []string{subscribers.EventSubscribed, subscribers.EventConfirmationRequested}; !equal(got, want) {

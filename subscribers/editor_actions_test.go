@@ -306,7 +306,7 @@ func TestStore_Erase(t *testing.T) {
 		}
 		// The address stays suppressed: signing up again stores nothing.
 		mid := e.Counts(t)
-		if err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "Ada.L@example.com", Meta: testMeta}); err != nil {
+		if _, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "Ada.L@example.com", Meta: testMeta}); err != nil {
 			t.Fatal(err)
 		}
 		if got := e.Counts(t); got != mid {

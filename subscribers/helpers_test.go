@@ -116,7 +116,7 @@ func newEnv(tb testing.TB) *env {
 		clock: c,
 		rec:   rec,
 		store: &subscribers.Store{DB: db, Now: c.Now, Tokens: tokens, OnEvent: rec.OnEvent},
-		links: &subscribers.Links{BaseURL: baseURL, Tokens: tokens, Now: c.Now},
+		links: &subscribers.Links{BaseURL: baseURL, Paths: testPaths, Tokens: tokens, Now: c.Now},
 	}
 }
 
@@ -136,7 +136,7 @@ func (e *env) MustCreateList(tb testing.TB, slug string) *subscribers.List {
 // MustSubscribe signs email up to list, as from the hosted form.
 func (e *env) MustSubscribe(tb testing.TB, list, email string) {
 	tb.Helper()
-	if err := e.store.Subscribe(context.Background(), subscribers.SubscribeRequest{List: list, Email: email, Meta: testMeta}); err != nil {
+	if _, err := e.store.Subscribe(context.Background(), subscribers.SubscribeRequest{List: list, Email: email, Meta: testMeta}); err != nil {
 		tb.Fatalf("Subscribe(%s, %s): %v", list, email, err)
 	}
 }
@@ -155,6 +155,9 @@ func (e *env) MustConfirm(tb testing.TB, list, email string) int64 {
 var testMeta = subscribers.Meta{IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (test)", Form: "hosted"}
 
 // token is the last path element of a link.
+// testPaths are the link paths the web's route table gives in production.
+var testPaths = subscribers.LinkPaths{Confirm: "/confirm/{token}", Unsubscribe: "/unsubscribe/{token}", Preferences: "/preferences/{token}"}
+
 func token(link string) string { return link[strings.LastIndexByte(link, '/')+1:] }
 
 // SubscriptionID is the id of email's subscription on list.

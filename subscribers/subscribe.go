@@ -39,58 +39,65 @@ type SubscribeRequest struct {
 // confirmed subscription on any list, and only while it stays within 50
 // tags; otherwise they are dropped without a word.
 //
-// The result is the same whether or not the address was known, so the form
-// cannot be used to find out who subscribes. It returns EINVALID for bad input
-// and ENOTFOUND for an unknown list.
-func (s *Store) Subscribe(ctx context.Context, req SubscribeRequest) error {
+// The effect seen from outside is the same whether or not the address was
+// known, so the form cannot be used to find out who subscribes. It returns the
+// id of the subscription signed up, or 0 when nothing was stored (a suppressed
+// address); the id is for binding the sign-up to its browser and must never
+// be shown, since it would tell a known address from a new one. It returns EINVALID for bad input and
+// ENOTFOUND for an unknown list.
+func (s *Store) Subscribe(ctx context.Context, req SubscribeRequest) (int64, error) {
 	email, err := NormalizeEmail(req.Email)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	name, err := ValidateName(req.Name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if req.Timezone != "" {
 		if err := ValidateTimezone(req.Timezone); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	tags, err := NormalizeTags(req.Tags)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	m := cleanMeta(req.Meta)
 
 	tx, err := s.DB.BeginTxx(ctx, nil)
 	if err != nil {
-		return wrap("subscribe", err)
+		return 0, wrap("subscribe", err)
 	}
 	defer tx.Rollback()
 	now := s.now()
-	if err := s.subscribe(ctx, tx, req.List, email, name, req.Timezone, tags, m, now); err != nil {
-		return wrap("subscribe", err)
+	id, err := s.subscribe(ctx, tx, req.List, email, name, req.Timezone, tags, m, now)
+	if err != nil {
+		return 0, wrap("subscribe", err)
 	}
-	return wrap("subscribe", tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return 0, wrap("subscribe", err)
+	}
+	return id, nil
 }
 
-func (s *Store) subscribe(ctx context.Context, tx *sqlx.Tx, slug, email, name, tz string, tags []string, m Meta, now time.Time) error {
+func (s *Store) subscribe(ctx context.Context, tx *sqlx.Tx, slug, email, name, tz string, tags []string, m Meta, now time.Time) (int64, error) {
 	list, err := listBySlug(ctx, tx, slug)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if sup, err := isSuppressed(ctx, tx, email); err != nil {
-		return err
+		return 0, err
 	} else if sup {
-		return nil
+		return 0, nil
 	}
 	r, newSubscriber, err := upsertSubscriber(ctx, tx, email, name, tz, tags, now)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	sub, created, err := upsertSubscription(ctx, tx, r.ID, list.ID, StatusPending, now)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	switch {
 	case created, sub.Status == StatusPending:
@@ -106,25 +113,25 @@ func (s *Store) subscribe(ctx context.Context, tx *sqlx.Tx, slug, email, name, t
 			SET status = 'pending', confirmed_at = NULL, unsubscribed_at = NULL, updated_at = $2
 			WHERE id = $1`
 		if _, err := tx.ExecContext(ctx, q, sub.ID, now); err != nil {
-			return err
+			return 0, err
 		}
 		sub.ConfirmSentAt = nil
 	default:
 		// Confirmed already, or bounced or complained: nothing to do, and
 		// nothing to tell.
-		return nil
+		return sub.ID, nil
 	}
 	if !newSubscriber && len(tags) > 0 {
 		if err := addSignupTags(ctx, tx, r, tags, now); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	e := newEvent(EventSubscribed, sub, now, m)
 	e.ConsentText = list.ConsentText
 	if err := s.appendEvent(ctx, tx, e); err != nil {
-		return err
+		return 0, err
 	}
-	return s.requestConfirmation(ctx, tx, sub, now, m)
+	return sub.ID, s.requestConfirmation(ctx, tx, sub, now, m)
 }
 
 // addSignupTags adds the tags of a sign-up to an existing subscriber (locked)

@@ -22,7 +22,7 @@ func TestStore_Subscribe(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		list := e.MustCreateList(t, "news")
-		err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{
+		_, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{
 			List: "news", Email: "Ada@Example.COM", Name: " Ada Lovelace ", Meta: testMeta,
 		})
 		if err != nil {
@@ -80,7 +80,7 @@ func TestStore_Subscribe(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		e.MustCreateList(t, "news")
-		if err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@b.com", Timezone: "Europe/Berlin"}); err != nil {
+		if _, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@b.com", Timezone: "Europe/Berlin"}); err != nil {
 			t.Fatal(err)
 		}
 		if tz := e.rec.last().Timezone; tz != "Europe/Berlin" {
@@ -97,7 +97,7 @@ func TestStore_Subscribe(t *testing.T) {
 			e := newEnv(t)
 			e.MustCreateList(t, "news")
 			e.rec.failOn = failOn
-			err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@b.com", Meta: testMeta})
+			_, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@b.com", Meta: testMeta})
 			if !errors.Is(err, errHook) {
 				t.Fatalf("hook failing on %s: Subscribe = %v, want the hook's error", failOn, err)
 			}
@@ -142,7 +142,7 @@ func TestStore_Subscribe(t *testing.T) {
 		e.clock.Add(24 * time.Hour)
 		// Same answer as for a new address, and nothing changes: not the
 		// status, not the name, no event, no confirmation email.
-		err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@b.com", Name: "Mallory", Timezone: "Asia/Tokyo"})
+		_, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@b.com", Name: "Mallory", Timezone: "Asia/Tokyo"})
 		if err != nil {
 			t.Fatalf("Subscribe of a confirmed address = %v, want nil", err)
 		}
@@ -188,7 +188,7 @@ func TestStore_Subscribe(t *testing.T) {
 		if err := e.store.Suppress(ctx, "a@b.com", "blocked by the editor"); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@B.com", Meta: testMeta}); err != nil {
+		if _, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@B.com", Meta: testMeta}); err != nil {
 			t.Fatalf("Subscribe of a suppressed address = %v, want nil", err)
 		}
 		if c := e.Counts(t); c != (counts{Suppressions: 1}) {
@@ -214,7 +214,8 @@ func TestStore_Subscribe(t *testing.T) {
 				if i%4 == 3 {
 					list = "other"
 				}
-				errs <- e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: list, Email: "same@example.com", Meta: testMeta})
+				_, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: list, Email: "same@example.com", Meta: testMeta})
+				errs <- err
 			}()
 		}
 		close(start)
@@ -271,12 +272,14 @@ func TestStore_Subscribe(t *testing.T) {
 		}
 		firstErr := make(chan error, 1)
 		go func() {
-			firstErr <- e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@b.com"})
+			_, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@b.com"})
+			firstErr <- err
 		}()
 		<-inHook
 		secondErr := make(chan error, 1)
 		go func() {
-			secondErr <- e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@b.com"})
+			_, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "a@b.com"})
+			secondErr <- err
 			close(secondDone)
 		}()
 		if err := <-firstErr; err != nil {
@@ -317,7 +320,7 @@ func TestStore_Subscribe(t *testing.T) {
 			{subscribers.SubscribeRequest{List: "nope", Email: "a@b.com"}, tidings.ENOTFOUND},
 			{subscribers.SubscribeRequest{List: "", Email: "a@b.com"}, tidings.ENOTFOUND},
 		} {
-			err := e.store.Subscribe(ctx, tt.req)
+			_, err := e.store.Subscribe(ctx, tt.req)
 			if code := tidings.ErrorCode(err); code != tt.code {
 				t.Errorf("Subscribe(list %q, email %q, name %q, tz %q) = %v, want %s", tt.req.List, tt.req.Email, tt.req.Name, tt.req.Timezone, err, tt.code)
 			}
@@ -335,7 +338,7 @@ func TestStore_Subscribe(t *testing.T) {
 		e := newEnv(t)
 		e.MustCreateList(t, "news")
 		for _, in := range []string{"user@bücher.de", "user@BÜCHER.DE", " user@xn--bcher-kva.de "} {
-			if err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: in}); err != nil {
+			if _, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: in}); err != nil {
 				t.Fatalf("Subscribe(%q) = %v", in, err)
 			}
 		}
@@ -414,7 +417,7 @@ func TestStore_Confirm(t *testing.T) {
 		left := e.SubscriptionID(t, "news", "left@b.com")
 
 		good := token(e.links.Confirm(a))
-		expired := token((&subscribers.Links{BaseURL: baseURL, Tokens: e.store.Tokens, Now: e.clock.Now, ConfirmTTL: time.Minute}).Confirm(a))
+		expired := token((&subscribers.Links{BaseURL: baseURL, Paths: testPaths, Tokens: e.store.Tokens, Now: e.clock.Now, ConfirmTTL: time.Minute}).Confirm(a))
 		goneTok := token(e.links.Confirm(gone))
 		leftTok := token(e.links.Confirm(left))
 		if _, err := e.db.Exec(`DELETE FROM subscriptions WHERE id = $1`, gone); err != nil {

@@ -129,7 +129,7 @@ func TestStore_SubscribeTags(t *testing.T) {
 	e.MustCreateList(t, "tips")
 	sub := func(list, email string, tags ...string) {
 		t.Helper()
-		if err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: list, Email: email, Tags: tags, Meta: testMeta}); err != nil {
+		if _, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: list, Email: email, Tags: tags, Meta: testMeta}); err != nil {
 			t.Fatalf("Subscribe(%s, %s, %q): %v", list, email, tags, err)
 		}
 	}
@@ -173,7 +173,7 @@ func TestStore_SubscribeTags(t *testing.T) {
 	// Bad tags: EINVALID, and nothing is stored.
 	before := e.Counts(t)
 	for _, tags := range [][]string{{"a/b"}, {""}, {"ok", strings.Repeat("x", 51)}, strings.Split(manyTags(51, ","), ",")} {
-		err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "bad@b.com", Tags: tags, Meta: testMeta})
+		_, err := e.store.Subscribe(ctx, subscribers.SubscribeRequest{List: "news", Email: "bad@b.com", Tags: tags, Meta: testMeta})
 		wantCode(t, fmt.Sprintf("Subscribe(tags %q)", tags), err, tidings.EINVALID)
 	}
 	if c := e.Counts(t); c != before {

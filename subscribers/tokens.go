@@ -194,10 +194,21 @@ func (t *Tokens) mac(encodedPayload string) []byte {
 // DefaultConfirmTTL is how long a confirmation link works when Links.ConfirmTTL is zero.
 const DefaultConfirmTTL = 7 * 24 * time.Hour
 
-// Links builds the absolute URLs put in emails: BaseURL followed by the page
-// and a token bound to one subscription.
+// LinkPaths are the path templates of the pages that emailed links open,
+// each holding "{token}" where the token goes, for example "/confirm/{token}".
+// They come from the web's route table (cmd/tidings wires them), so a path is
+// written in one place only.
+type LinkPaths struct {
+	Confirm     string // the double opt-in page
+	Unsubscribe string // the unsubscribe page and RFC 8058 one-click POST
+	Preferences string // the preferences page; its links carry an unsubscribe token
+}
+
+// Links builds the absolute URLs put in emails: BaseURL followed by a page's
+// path with a token bound to one subscription.
 type Links struct {
 	BaseURL    string        // e.g. "https://news.example.com"; a trailing slash is ignored
+	Paths      LinkPaths     // where each link leads; every one must be set
 	Tokens     *Tokens       // signs the tokens
 	ConfirmTTL time.Duration // lifetime of a confirmation link; 0 means DefaultConfirmTTL (7 days)
 	Now        func() time.Time
@@ -219,25 +230,30 @@ func (l *Links) ConfirmGeneration(subscriptionID int64, generation int) string {
 	if ttl <= 0 {
 		ttl = DefaultConfirmTTL
 	}
-	return l.url("confirm", l.Tokens.SignConfirm(subscriptionID, generation, l.now().Add(ttl)))
+	return l.url(l.Paths.Confirm, "Confirm", l.Tokens.SignConfirm(subscriptionID, generation, l.now().Add(ttl)))
 }
 
-// Unsubscribe returns BASE/unsubscribe/TOKEN, for the footer and the
-// List-Unsubscribe header (RFC 8058). It never expires: an unsubscribe link in
-// an old email must keep working.
+// Unsubscribe returns the unsubscribe link (BASE/unsubscribe/TOKEN), for the
+// footer and the List-Unsubscribe header (RFC 8058). It never expires: an
+// unsubscribe link in an old email must keep working.
 func (l *Links) Unsubscribe(subscriptionID int64) string {
-	return l.url("unsubscribe", l.Tokens.Sign(PurposeUnsubscribe, subscriptionID, time.Time{}))
+	return l.url(l.Paths.Unsubscribe, "Unsubscribe", l.Tokens.Sign(PurposeUnsubscribe, subscriptionID, time.Time{}))
 }
 
 // Preferences returns the link to the subscriber's preferences. Until there is
-// a preferences page it is the unsubscribe page (with its one button), and so
-// carries an unsubscribe token that never expires.
+// a preferences page, Paths.Preferences is the unsubscribe page (with its one
+// button), so the link carries an unsubscribe token that never expires.
 func (l *Links) Preferences(subscriptionID int64) string {
-	return l.Unsubscribe(subscriptionID)
+	return l.url(l.Paths.Preferences, "Preferences", l.Tokens.Sign(PurposeUnsubscribe, subscriptionID, time.Time{}))
 }
 
-func (l *Links) url(page, token string) string {
-	return strings.TrimRight(l.BaseURL, "/") + "/" + page + "/" + token
+// url fills path's "{token}". It panics when the path is not set, because a
+// message with a link that leads nowhere must not be sent.
+func (l *Links) url(path, field, token string) string {
+	if !strings.Contains(path, "{token}") {
+		panic("subscribers: Links.Paths." + field + " has no {token}: " + strconv.Quote(path))
+	}
+	return strings.TrimRight(l.BaseURL, "/") + strings.Replace(path, "{token}", token, 1)
 }
 
 func (l *Links) now() time.Time {

@@ -158,7 +158,7 @@ func editPayload(tok string, edit func([]string)) string {
 func TestLinks(t *testing.T) {
 	t.Parallel()
 	c := newClock()
-	l := &subscribers.Links{BaseURL: baseURL + "/", Tokens: testTokens, Now: c.Now}
+	l := &subscribers.Links{BaseURL: baseURL + "/", Paths: testPaths, Tokens: testTokens, Now: c.Now}
 
 	confirm := l.Confirm(5)
 	if !strings.HasPrefix(confirm, baseURL+"/confirm/") {
@@ -171,9 +171,9 @@ func TestLinks(t *testing.T) {
 		t.Errorf("confirm token at 7 days: %v, want EEXPIRED", err)
 	}
 
-	for name, link := range map[string]string{"Unsubscribe": l.Unsubscribe(5), "Preferences": l.Preferences(5)} {
-		if !strings.HasPrefix(link, baseURL+"/unsubscribe/") {
-			t.Errorf("%s(5) = %q, want prefix %s/unsubscribe/", name, link, baseURL)
+	for name, link := range map[string]string{"/unsubscribe/": l.Unsubscribe(5), "/preferences/": l.Preferences(5)} {
+		if !strings.HasPrefix(link, baseURL+name) {
+			t.Errorf("link %q, want prefix %s%s", link, baseURL, name)
 		}
 		if id, err := testTokens.Verify(subscribers.PurposeUnsubscribe, token(link), c.Now().AddDate(30, 0, 0)); err != nil || id != 5 {
 			t.Errorf("%s token after 30 years: %d, %v; want 5, nil", name, id, err)
@@ -183,8 +183,29 @@ func TestLinks(t *testing.T) {
 		}
 	}
 
-	short := &subscribers.Links{BaseURL: baseURL, Tokens: testTokens, Now: c.Now, ConfirmTTL: time.Hour}
+	short := &subscribers.Links{BaseURL: baseURL, Paths: testPaths, Tokens: testTokens, Now: c.Now, ConfirmTTL: time.Hour}
 	if _, err := testTokens.Verify(subscribers.PurposeConfirm, token(short.Confirm(5)), c.Now().Add(time.Hour)); tidings.ErrorCode(err) != tidings.EEXPIRED {
 		t.Errorf("ConfirmTTL 1h, at 1h: %v, want EEXPIRED", err)
+	}
+
+	// The paths are the route table's; a link is never built from a missing one.
+	elsewhere := &subscribers.Links{BaseURL: baseURL, Tokens: testTokens, Now: c.Now,
+		Paths: subscribers.LinkPaths{Confirm: "/c/{token}/go", Unsubscribe: "/u/{token}", Preferences: "/p/{token}"}}
+	if got := elsewhere.Confirm(5); !strings.HasPrefix(got, baseURL+"/c/") || !strings.HasSuffix(got, "/go") {
+		t.Errorf("Confirm with path /c/{token}/go = %q", got)
+	}
+	for name, link := range map[string]func(int64) string{
+		"Confirm":     (&subscribers.Links{BaseURL: baseURL, Tokens: testTokens}).Confirm,
+		"Unsubscribe": (&subscribers.Links{BaseURL: baseURL, Tokens: testTokens}).Unsubscribe,
+		"Preferences": (&subscribers.Links{BaseURL: baseURL, Tokens: testTokens}).Preferences,
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s with no path: no panic", name)
+				}
+			}()
+			link(5)
+		}()
 	}
 }

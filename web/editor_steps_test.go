@@ -332,8 +332,8 @@ func TestEditorSteps_Reach(t *testing.T) {
 			t.Fatalf("subscribe: %d", code)
 		}
 	}
-	e.do("GET", strings.TrimPrefix(e.links.Confirm(e.subscriptionID("ada@example.com")), e.srv.URL), "", "")
-	e.do("GET", strings.TrimPrefix(e.links.Confirm(e.subscriptionID("bo@example.com")), e.srv.URL), "", "")
+	e.do("POST", strings.TrimPrefix(e.links.Confirm(e.subscriptionID("ada@example.com")), e.srv.URL), form, "")
+	e.do("POST", strings.TrimPrefix(e.links.Confirm(e.subscriptionID("bo@example.com")), e.srv.URL), form, "")
 	code, _ := e.do("POST", e.unsubscribePath("bo@example.com"), form, "List-Unsubscribe=One-Click")
 	if code != 200 {
 		t.Fatalf("unsubscribe: %d", code)

@@ -50,14 +50,14 @@ func MustStart(t *testing.T, limits web.Limits) *env {
 	e := &env{t: t, db: db, clock: clk, subs: subs}
 	s, err := web.NewServer(web.Config{
 		DB: db, Subscribers: subs, Campaigns: &campaigns.Store{DB: db, Now: clk.Now},
-		Now: clk.Now, Limits: limits,
+		Now: clk.Now, Limits: limits, Secret: tokens.Secret,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.srv = httptest.NewServer(s)
 	t.Cleanup(e.srv.Close)
-	e.links = &subscribers.Links{BaseURL: e.srv.URL, Tokens: tokens, ConfirmTTL: 7 * 24 * time.Hour, Now: clk.Now}
+	e.links = &subscribers.Links{BaseURL: e.srv.URL, Paths: s.LinkPaths(), Tokens: tokens, ConfirmTTL: 7 * 24 * time.Hour, Now: clk.Now}
 	ctx := context.Background()
 	if err := subs.CreateList(ctx, &subscribers.List{
 		Slug: "weekly", Name: "Weekly Leader", FromEmail: "coach@example.com", Timezone: "Europe/London",

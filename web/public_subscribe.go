@@ -78,6 +78,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.Website != "" {
 		// A bot filled in the honeypot: answer as if it worked, store nothing.
+		s.setSignupCookie(w, r, 0)
 		s.accepted(w, r, wantJSON)
 		return
 	}
@@ -98,7 +99,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			form = "api"
 		}
 	}
-	err = s.subscribers.Subscribe(r.Context(), subscribers.SubscribeRequest{
+	id, err := s.subscribers.Subscribe(r.Context(), subscribers.SubscribeRequest{
 		List:     slug,
 		Email:    email,
 		Name:     in.Name,
@@ -110,6 +111,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		fail(errorStatus(err), err)
 		return
 	}
+	s.setSignupCookie(w, r, id)
 	s.accepted(w, r, wantJSON)
 }
 

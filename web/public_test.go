@@ -210,12 +210,16 @@ func TestConfirm(t *testing.T) {
 
 	t.Run("OK", func(t *testing.T) {
 		path := strings.TrimPrefix(e.links.Confirm(ada), e.srv.URL)
-		code, body := e.do("GET", path, "", "")
+		code, body := e.do("POST", path, form, "")
 		if code != 200 || !strings.Contains(body, "You are subscribed") {
 			t.Fatalf("got %d\n%.300s", code, body)
 		}
 		if e.status("ada@example.com") != "confirmed" || e.status("bo@example.com") != "pending" {
 			t.Fatal("wrong subscription confirmed")
+		}
+		code, body = e.do("POST", path, form, "")
+		if code != 200 || !strings.Contains(body, "already subscribed") {
+			t.Fatalf("second click: got %d\n%.300s", code, body)
 		}
 		code, body = e.do("GET", path, "", "")
 		if code != 200 || !strings.Contains(body, "already subscribed") {
@@ -234,7 +238,7 @@ func TestUnsubscribe(t *testing.T) {
 	e := MustStart(t, web.DefaultLimits)
 	for _, addr := range []string{"ada@example.com", "bo@example.com", "cy@example.com"} {
 		e.do("POST", "/subscribe/weekly", jsonCT, `{"email":"`+addr+`"}`)
-		e.do("GET", strings.TrimPrefix(e.links.Confirm(e.subscriptionID(addr)), e.srv.URL), "", "")
+		e.do("POST", strings.TrimPrefix(e.links.Confirm(e.subscriptionID(addr)), e.srv.URL), form, "")
 	}
 	path := func(addr string) string {
 		return strings.TrimPrefix(e.links.Unsubscribe(e.subscriptionID(addr)), e.srv.URL)

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
+
+	"github.com/tidings/tidings/subscribers"
 )
 
 // routes builds the router: one table per audience. Pages build URLs by route name.
@@ -21,7 +23,8 @@ func (s *Server) routes() {
 	r.HandleFunc("/", s.handleHome).Methods("GET", "HEAD").Name("home")
 	r.HandleFunc("/subscribe/{list}", s.handleSubscribeForm).Methods("GET", "HEAD").Name("subscribe")
 	r.HandleFunc("/subscribe/{list}", s.handleSubscribe).Methods("POST")
-	r.HandleFunc("/confirm/{token}", s.handleConfirm).Methods("GET", "HEAD").Name("confirm")
+	r.HandleFunc("/confirm/{token}", s.handleConfirmForm).Methods("GET", "HEAD").Name("confirm")
+	r.HandleFunc("/confirm/{token}", s.handleConfirm).Methods("POST")
 	r.HandleFunc("/unsubscribe/{token}", s.handleUnsubscribeForm).Methods("GET", "HEAD").Name("unsubscribe")
 	r.HandleFunc("/unsubscribe/{token}", s.handleUnsubscribe).Methods("POST")
 
@@ -122,4 +125,24 @@ func (s *Server) url(name string, pairs ...string) string {
 		panic("web: url " + name + ": " + err.Error())
 	}
 	return u.String()
+}
+
+// LinkPaths are the paths of the pages that emailed links open, from the
+// route table, for subscribers.Links. There is no preferences page yet, so
+// the preferences link opens the unsubscribe page.
+func (s *Server) LinkPaths() subscribers.LinkPaths {
+	return subscribers.LinkPaths{
+		Confirm:     s.pathTemplate("confirm"),
+		Unsubscribe: s.pathTemplate("unsubscribe"),
+		Preferences: s.pathTemplate("unsubscribe"),
+	}
+}
+
+// pathTemplate is the path of a named route with its variables in braces.
+func (s *Server) pathTemplate(name string) string {
+	t, err := s.router.Get(name).GetPathTemplate()
+	if err != nil {
+		panic("web: path template " + name + ": " + err.Error())
+	}
+	return t
 }

@@ -59,6 +59,13 @@ type Config struct {
 	// Inbox is the development mail catcher, shown under /dev/inbox; nil in production.
 	Inbox   *mailcatch.Server
 	BaseURL string
+	// Secret signs the sign-up cookie that lets the browser which signed up
+	// confirm on opening the link; without one, every confirmation takes the
+	// button on the confirm page.
+	Secret []byte
+	// ConfirmTTL is how long a sign-up cookie works, as long as a
+	// confirmation link; 0 means subscribers.DefaultConfirmTTL.
+	ConfirmTTL time.Duration
 	Logger  *slog.Logger
 	Now     func() time.Time
 	Limits  Limits
@@ -76,6 +83,8 @@ type Server struct {
 	tester      *campaigns.Tester
 	inbox       *mailcatch.Server
 	baseURL     string
+	secret      []byte
+	confirmTTL  time.Duration
 	logger      *slog.Logger
 	now         func() time.Time
 	limits      Limits
@@ -99,6 +108,8 @@ func NewServer(cfg Config) (*Server, error) {
 		tester:      cfg.Tester,
 		inbox:       cfg.Inbox,
 		baseURL:     cfg.BaseURL,
+		secret:      cfg.Secret,
+		confirmTTL:  cfg.ConfirmTTL,
 		logger:      cfg.Logger,
 		now:         cfg.Now,
 		limits:      cfg.Limits,
@@ -109,6 +120,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.confirmTTL <= 0 {
+		s.confirmTTL = subscribers.DefaultConfirmTTL
 	}
 	if s.limits == (Limits{}) {
 		s.limits = DefaultLimits

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -126,10 +127,18 @@ func TestJourney(t *testing.T) {
 	j := startJourney(t, time.Date(2026, 3, 2, 15, 0, 0, 0, ny))
 	base := j.http.URL
 
-	code, body := j.post(base+"/subscribe/effective-leadership", "application/json",
-		`{"email":"ada@example.com","name":"Ada <b>Lovelace</b>","timezone":"America/New_York"}`)
-	if code != 202 {
-		t.Fatalf("sign-up: %d %s", code, body)
+	// The reader's browser keeps the sign-up's cookie, so the link opened
+	// there confirms at once.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Post(base+"/subscribe/effective-leadership", "application/json",
+		strings.NewReader(`{"email":"ada@example.com","name":"Ada <b>Lovelace</b>","timezone":"America/New_York"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("sign-up: %d", resp.StatusCode)
 	}
 	msgs := j.tick()
 	if len(msgs) != 1 || !strings.Contains(msgs[0].Subject, "Confirm") {
@@ -143,13 +152,14 @@ func TestJourney(t *testing.T) {
 		t.Fatal("the subscriber's name reached the HTML unescaped")
 	}
 
-	resp, err := http.Get(link)
+	resp, err = browser.Get(link)
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("confirm: %d", resp.StatusCode)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "You are subscribed") {
+		t.Fatalf("confirm: %d\n%s", resp.StatusCode, b)
 	}
 	msgs = j.tick()
 	if got := subjects(msgs); len(got) != 3 || !strings.Contains(strings.Join(got, "|"), "Welcome") ||

@@ -52,6 +52,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return serve(ctx, cfg, time.Now, stdout, logger)
 }
 
+// confirmTTL is how long a confirmation link, and the sign-up cookie that
+// lets the same browser confirm at once, keep working.
+const confirmTTL = 7 * 24 * time.Hour
+
 // app is Tidings wired together.
 type app struct {
 	cfg         config
@@ -100,28 +104,9 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 	a.cfg = cfg
 
 	tokens := &subscribers.Tokens{Secret: []byte(cfg.Secret)}
-	links := &subscribers.Links{BaseURL: baseURL, Tokens: tokens, ConfirmTTL: 7 * 24 * time.Hour, Now: now}
 	queue := &campaigns.Queue{Now: now}
 	a.subscribers = &subscribers.Store{DB: db, Now: now, Tokens: tokens, OnEvent: queue.OnEvent}
 	a.campaigns = &campaigns.Store{DB: db, Now: now}
-
-	if cfg.Role != "web" {
-		sender, err := delivery.NewSender(delivery.Config{URL: cfg.SMTPURL})
-		if err != nil {
-			a.close()
-			return nil, fmt.Errorf("TIDINGS_SMTP_URL: %w", err)
-		}
-		renderer, err := templates.NewRenderer()
-		if err != nil {
-			a.close()
-			return nil, err
-		}
-		a.scheduler = &campaigns.Scheduler{DB: db, Now: now, Logger: logger}
-		a.dispatcher = &campaigns.Dispatcher{
-			DB: db, Now: now, Sender: sender, Renderer: renderer, Links: links, BaseURL: baseURL,
-			Workers: cfg.SMTPConnections, Rate: cfg.SendRate, OnBounce: a.subscribers.Bounce, Logger: logger,
-		}
-	}
 
 	// The editors' test sends go straight to the relay, in every role that serves the web.
 	var sendTest func(context.Context, string, *templates.Message, *subscribers.List) error
@@ -145,12 +130,34 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 
 	a.web, err = web.NewServer(web.Config{
 		DB: db, Subscribers: a.subscribers, Campaigns: a.campaigns, Inbox: a.inbox,
-		BaseURL: baseURL, Logger: logger, Now: now, SendTest: sendTest, Tester: tester,
+		BaseURL: baseURL, Secret: []byte(cfg.Secret), ConfirmTTL: confirmTTL,
+		Logger: logger, Now: now, SendTest: sendTest, Tester: tester,
 	})
 	if err != nil {
 		a.close()
 		return nil, err
 	}
+
+	// The paths of the links in emails come from the web's route table.
+	links := &subscribers.Links{BaseURL: baseURL, Paths: a.web.LinkPaths(), Tokens: tokens, ConfirmTTL: confirmTTL, Now: now}
+	if cfg.Role != "web" {
+		sender, err := delivery.NewSender(delivery.Config{URL: cfg.SMTPURL})
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("TIDINGS_SMTP_URL: %w", err)
+		}
+		renderer, err := templates.NewRenderer()
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		a.scheduler = &campaigns.Scheduler{DB: db, Now: now, Logger: logger}
+		a.dispatcher = &campaigns.Dispatcher{
+			DB: db, Now: now, Sender: sender, Renderer: renderer, Links: links, BaseURL: baseURL,
+			Workers: cfg.SMTPConnections, Rate: cfg.SendRate, OnBounce: a.subscribers.Bounce, Logger: logger,
+		}
+	}
+
 	return a, nil
 }
 
