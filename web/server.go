@@ -66,9 +66,9 @@ type Config struct {
 	// ConfirmTTL is how long a sign-up cookie works, as long as a
 	// confirmation link; 0 means subscribers.DefaultConfirmTTL.
 	ConfirmTTL time.Duration
-	Logger  *slog.Logger
-	Now     func() time.Time
-	Limits  Limits
+	Logger     *slog.Logger
+	Now        func() time.Time
+	Limits     Limits
 	// SendTest sends a test of a step or bonus email being written, rendered
 	// for the signed-in editor's address, from the list's sender; nil when
 	// this instance has no mail relay.
