@@ -416,7 +416,7 @@ func TestEditorBroadcasts(t *testing.T) {
 		// One recipient unsubscribes after it.
 		e.clock.Add(time.Minute)
 		tokens := &subscribers.Tokens{Secret: []byte("0123456789abcdef0123456789abcdef")}
-		e.links = &subscribers.Links{BaseURL: e.srv.URL, Paths: e.links.Paths, Tokens: tokens, ConfirmTTL: time.Hour, Now: e.clock.Now}
+		e.links = &subscribers.Links{BaseURL: e.srv.URL, Paths: subscribers.LinkPaths{Confirm: "/confirm/{token}", Unsubscribe: "/unsubscribe/{token}", Preferences: "/unsubscribe/{token}"}, Tokens: tokens, ConfirmTTL: time.Hour, Now: e.clock.Now}
 		if code, _ := e.do("POST", e.unsubscribePath("bo@example.com"), form, "List-Unsubscribe=One-Click"); code != 200 {
 			t.Fatalf("unsubscribe: %d", code)
 		}
