@@ -484,8 +484,8 @@ func startBroadcast(ctx context.Context, tx *sqlx.Tx, b *broadcastRow, now time.
 	// Only startBroadcast queues a broadcast's rows, and only under the
 	// broadcast's row lock, which is held here; so unless its status was
 	// changed by hand, nothing is queued for it yet, and the rows can go in
-	// without ON CONFLICT, whose speculative insertion costs a quarter of the
-	// time for a big list. Should a row be there after all, the unique index
+	// without ON CONFLICT and its speculative insertion, which is a large
+	// share of the time for a big list. Should a row be there after all, the unique index
 	// outbox_broadcast_once makes the INSERT fail and the start roll back
 	// rather than queue anyone twice; the check keeps the old way (skip who
 	// has it) for that case.
@@ -501,9 +501,8 @@ func startBroadcast(ctx context.Context, tx *sqlx.Tx, b *broadcastRow, now time.
 	// One statement for any number of recipients. tags && $4: any of the
 	// tags (the GIN index on subscribers.tags can serve it). In subscriber
 	// order, so that each row's entry in outbox_broadcast_once (subscriber,
-	// broadcast) goes at the end of what this start has written: in the
-	// order the join gave, a million rows took 9.3 and 9.6 s, sorted 7.5 and
-	// 8.4 s (psql, the outbox vacuumed before each).
+	// broadcast) goes at the end of what this start has written rather than
+	// at random places in the index (docs/benchmarks.md).
 	q := `
 		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, broadcast_id, ref, priority, status, due_at, created_at, updated_at)
 		SELECT 'broadcast', m.subscriber_id, m.subscription_id, m.list_id, $1, 0, 2, 'queued', $3, $3, $3

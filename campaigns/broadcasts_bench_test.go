@@ -85,7 +85,7 @@ func BenchmarkStore_SendNow1M(b *testing.B) {
 const throughputN = 3000
 
 // BenchmarkDispatcher_BroadcastThroughput sends a broadcast to throughputN
-// subscribers with Dispatcher.Run and 10 workers, into mailcatch; compare
+// subscribers with Dispatcher.Run and 10 workers, into devmail; compare
 // BenchmarkRawSend, go-mail alone with as many connections and a message
 // rendered beforehand. Run them with
 //

@@ -23,7 +23,8 @@
 //     list's policy (ListPolicy) says whether a step falling due soon after
 //     a broadcast is sent anyway or deferred past a gap. Tester sends test
 //     copies outside the outbox.
-//   - Dispatcher claims outbox rows (FOR UPDATE SKIP LOCKED, with a lease),
+//   - Dispatcher claims outbox rows (FOR UPDATE SKIP LOCKED, holding the
+//     rows' locks until their outcomes are written),
 //     re-checks who may be mailed (the mailable_subscriptions view), renders
 //     at send time through templates (a broadcast or step is laid out once
 //     per version and only filled in per recipient: templates.Prepared),

@@ -15,7 +15,7 @@ import (
 
 	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/delivery"
-	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/internal/devmail"
 	"github.com/tidings/tidings/internal/pgtest"
 	"github.com/tidings/tidings/subscribers"
 	"github.com/tidings/tidings/templates"
@@ -25,7 +25,7 @@ import (
 // per recipient, and what a Dispatcher needs.
 type mailEnv struct {
 	*env
-	catch    *mailcatch.Server
+	catch    *devmail.Server
 	sender   *delivery.Sender
 	renderer *templates.Renderer
 	links    *subscribers.Links
@@ -49,7 +49,7 @@ func newMailEnvDB(tb testing.TB, db *sqlx.DB, start string) *mailEnv {
 	tb.Helper()
 	e := &mailEnv{env: newEnv(tb, db, start), replies: map[string]*smtp.SMTPError{}}
 	var err error
-	e.catch, err = mailcatch.StartWith("127.0.0.1:0", mailcatch.Options{
+	e.catch, err = devmail.StartWith("127.0.0.1:0", devmail.Options{
 		Reply: func(from, to string) *smtp.SMTPError {
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -150,7 +150,7 @@ func TestDispatcher_Send(t *testing.T) {
 	if len(msgs) != 2 {
 		t.Fatalf("caught %d messages, want 2", len(msgs))
 	}
-	byOutbox := map[string]mailcatch.Message{}
+	byOutbox := map[string]devmail.Message{}
 	for _, m := range msgs {
 		byOutbox[m.Header.Get("X-Tidings-Outbox")] = m
 	}
@@ -336,7 +336,7 @@ func TestDispatcher_Failures(t *testing.T) {
 		list := MustList(t, e.db, listOpts{slug: "coach", welcomeSubject: "Welcome", welcomeBody: "Hi"})
 		s := MustSubscription(t, e.db, list, "drop@example.com", "UTC", subscribers.StatusPending)
 		MustEvent(t, e.db, e.queue, s, subscribers.EventConfirmed, e.clock.Now())
-		e.reply("drop@example.com", mailcatch.Drop)
+		e.reply("drop@example.com", devmail.Drop)
 		d := e.dispatcher(t)
 		mustRunOnce(t, d)
 		if r := outbox(t, e.db)[0]; r.Status != "queued" || r.Attempts != 1 {
@@ -364,7 +364,7 @@ func TestDispatcher_Group(t *testing.T) {
 	}
 	e.reply("nobody@example.com", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
 	e.reply("busy@example.com", &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "mailbox busy"})
-	e.reply("drop@example.com", mailcatch.Drop)
+	e.reply("drop@example.com", devmail.Drop)
 	d := e.dispatcher(t)
 	d.Workers = 1
 	if n := mustRunOnce(t, d); n != len(emails) {

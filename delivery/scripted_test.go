@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// scripted is a relay written by hand for what mailcatch cannot do. It reads
+// scripted is a relay written by hand for what devmail cannot do. It reads
 // commands one line at a time, as a relay may, and refuses
 // nobody@example.org at RCPT TO (550).
 //

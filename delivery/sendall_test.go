@@ -15,11 +15,11 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/tidings/tidings/delivery"
-	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/internal/devmail"
 )
 
 // caughtTo lists the recipients of what srv caught, in order.
-func caughtTo(srv *mailcatch.Server) []string {
+func caughtTo(srv *devmail.Server) []string {
 	var to []string
 	for _, m := range srv.Messages() {
 		to = append(to, strings.Join(m.To, ","))
@@ -179,7 +179,7 @@ func TestConn_SendAll_Stop(t *testing.T) {
 		t.Parallel()
 		reached := make(chan struct{})
 		release := make(chan struct{})
-		srv := MustStart(t, mailcatch.Options{
+		srv := MustStart(t, devmail.Options{
 			DataReply: func(_ string, to []string) *gosmtp.SMTPError {
 				if to[0] == "a@example.org" {
 					close(reached)
@@ -217,7 +217,7 @@ func TestConn_SendAll_Stop(t *testing.T) {
 
 	t.Run("Before", func(t *testing.T) {
 		t.Parallel()
-		srv := MustStart(t, mailcatch.Options{})
+		srv := MustStart(t, devmail.Options{})
 		c := MustDial(t, MustSender(t, plainURL(srv)))
 		stop := make(chan struct{})
 		close(stop)

@@ -24,13 +24,13 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/tidings/tidings/delivery"
-	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/internal/devmail"
 )
 
-// MustStart starts a mailcatch server on a free loopback port for the test.
-func MustStart(tb testing.TB, opts mailcatch.Options) *mailcatch.Server {
+// MustStart starts a devmail server on a free loopback port for the test.
+func MustStart(tb testing.TB, opts devmail.Options) *devmail.Server {
 	tb.Helper()
-	s, err := mailcatch.StartWith("127.0.0.1:0", opts)
+	s, err := devmail.StartWith("127.0.0.1:0", opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func closedPortURL(tb testing.TB) string {
 	return "smtp://" + addr + "?tls=none"
 }
 
-func plainURL(srv *mailcatch.Server) string {
+func plainURL(srv *devmail.Server) string {
 	return "smtp://" + srv.Addr() + "?tls=none"
 }
 
@@ -102,7 +102,7 @@ func TestConn_Send(t *testing.T) {
 
 	t.Run("OK", func(t *testing.T) {
 		t.Parallel()
-		srv := MustStart(t, mailcatch.Options{})
+		srv := MustStart(t, devmail.Options{})
 		c := MustDial(t, MustSender(t, plainURL(srv)))
 		m := newMessage("ann@example.org")
 		if r := c.Send(context.Background(), m); r.Status != delivery.Sent || r.Err != nil {
@@ -154,7 +154,7 @@ func TestConn_Send(t *testing.T) {
 
 	t.Run("NonASCIIListID", func(t *testing.T) {
 		t.Parallel()
-		srv := MustStart(t, mailcatch.Options{})
+		srv := MustStart(t, devmail.Options{})
 		c := MustDial(t, MustSender(t, plainURL(srv)))
 		m := newMessage("ann@example.org")
 		m.Headers["List-Id"] = "Grüße Weekly <weekly.example.com>"
@@ -172,7 +172,7 @@ func TestConn_Send(t *testing.T) {
 
 	t.Run("TextOnlyAndDefaultMessageID", func(t *testing.T) {
 		t.Parallel()
-		srv := MustStart(t, mailcatch.Options{})
+		srv := MustStart(t, devmail.Options{})
 		c := MustDial(t, MustSender(t, plainURL(srv)))
 		m := newMessage("ann@example.org")
 		m.HTML, m.MessageID = "", ""
@@ -190,7 +190,7 @@ func TestConn_Send(t *testing.T) {
 
 	t.Run("ErrMessage", func(t *testing.T) {
 		t.Parallel()
-		srv := MustStart(t, mailcatch.Options{})
+		srv := MustStart(t, devmail.Options{})
 		c := MustSender(t, plainURL(srv)).NewConn()
 		t.Cleanup(func() { _ = c.Close() })
 		tests := []struct {
@@ -224,7 +224,7 @@ func TestConn_Send(t *testing.T) {
 
 	t.Run("ErrClosed", func(t *testing.T) {
 		t.Parallel()
-		srv := MustStart(t, mailcatch.Options{})
+		srv := MustStart(t, devmail.Options{})
 		c, err := MustSender(t, plainURL(srv)).Dial(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -278,13 +278,13 @@ var refusals = []refusal{
 
 // refusingRelay is a relay that refuses the recipients of refusals as they
 // say, and takes any other.
-func refusingRelay(t *testing.T) *mailcatch.Server {
+func refusingRelay(t *testing.T) *devmail.Server {
 	rcpt := map[string]*gosmtp.SMTPError{}
 	data := map[string]*gosmtp.SMTPError{}
 	for _, r := range refusals {
 		rcpt[r.to], data[r.to] = r.rcpt, r.data
 	}
-	return MustStart(t, mailcatch.Options{
+	return MustStart(t, devmail.Options{
 		Reply:     func(_, to string) *gosmtp.SMTPError { return rcpt[to] },
 		DataReply: func(_ string, to []string) *gosmtp.SMTPError { return data[to[0]] },
 	})
@@ -332,10 +332,10 @@ func TestConn_Send_Dropped(t *testing.T) {
 		t.Parallel()
 		var drops atomic.Int32
 		drops.Store(1)
-		srv := MustStart(t, mailcatch.Options{
+		srv := MustStart(t, devmail.Options{
 			DataReply: func(string, []string) *gosmtp.SMTPError {
 				if drops.Add(-1) >= 0 {
-					return mailcatch.Drop
+					return devmail.Drop
 				}
 				return nil
 			},
@@ -358,10 +358,10 @@ func TestConn_Send_Dropped(t *testing.T) {
 
 	t.Run("AtRcpt", func(t *testing.T) {
 		t.Parallel()
-		srv := MustStart(t, mailcatch.Options{
+		srv := MustStart(t, devmail.Options{
 			Reply: func(_, to string) *gosmtp.SMTPError {
 				if to == "drop@example.org" {
-					return mailcatch.Drop
+					return devmail.Drop
 				}
 				return nil
 			},
@@ -379,7 +379,7 @@ func TestConn_Send_Dropped(t *testing.T) {
 	// Send redials and sends at once instead of reporting a failure.
 	t.Run("WhileIdle", func(t *testing.T) {
 		t.Parallel()
-		srv := MustStart(t, mailcatch.Options{})
+		srv := MustStart(t, devmail.Options{})
 		c := MustDial(t, MustSender(t, plainURL(srv)))
 		if r := c.Send(context.Background(), newMessage("ann@example.org")); r.Status != delivery.Sent {
 			t.Fatalf("Send = %+v", r)
@@ -410,7 +410,7 @@ func TestConn_Send_Context(t *testing.T) {
 
 	t.Run("ErrCanceledBefore", func(t *testing.T) {
 		t.Parallel()
-		srv := MustStart(t, mailcatch.Options{})
+		srv := MustStart(t, devmail.Options{})
 		c := MustDial(t, MustSender(t, plainURL(srv)))
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
@@ -423,7 +423,7 @@ func TestConn_Send_Context(t *testing.T) {
 		t.Parallel()
 		reached := make(chan struct{})
 		release := make(chan struct{})
-		srv := MustStart(t, mailcatch.Options{
+		srv := MustStart(t, devmail.Options{
 			DataReply: func(string, []string) *gosmtp.SMTPError {
 				close(reached)
 				<-release
@@ -445,7 +445,7 @@ func TestConn_Send_Context(t *testing.T) {
 
 func TestConn_Send_Reuse(t *testing.T) {
 	t.Parallel()
-	srv := MustStart(t, mailcatch.Options{})
+	srv := MustStart(t, devmail.Options{})
 	c := MustDial(t, MustSender(t, plainURL(srv)))
 	const n = 25
 	for i := range n {
@@ -463,7 +463,7 @@ func TestConn_Send_Reuse(t *testing.T) {
 
 func TestConn_Send_Concurrent(t *testing.T) {
 	t.Parallel()
-	srv := MustStart(t, mailcatch.Options{})
+	srv := MustStart(t, devmail.Options{})
 	sender := MustSender(t, plainURL(srv))
 	const workers, each = 8, 10
 	var wg sync.WaitGroup
@@ -504,7 +504,7 @@ func TestConn_Send_Concurrent(t *testing.T) {
 
 func TestSender_Auth(t *testing.T) {
 	t.Parallel()
-	srv := MustStart(t, mailcatch.Options{Username: "user", Password: "p@ss:word"})
+	srv := MustStart(t, devmail.Options{Username: "user", Password: "p@ss:word"})
 	_, port, _ := net.SplitHostPort(srv.Addr())
 
 	t.Run("OK", func(t *testing.T) {
@@ -540,7 +540,7 @@ func TestSender_TLS(t *testing.T) {
 
 	t.Run("StartTLS", func(t *testing.T) {
 		t.Parallel()
-		srv := MustStart(t, mailcatch.Options{TLSConfig: cert, Username: "user", Password: "secret"})
+		srv := MustStart(t, devmail.Options{TLSConfig: cert, Username: "user", Password: "secret"})
 		c := MustDial(t, MustSender(t, "smtp://user:secret@"+srv.Addr()+"?tls=starttls"))
 		if r := c.Send(context.Background(), newMessage("ann@example.org")); r.Status != delivery.Sent {
 			t.Errorf("Send = %+v", r)
@@ -549,7 +549,7 @@ func TestSender_TLS(t *testing.T) {
 
 	t.Run("Implicit", func(t *testing.T) {
 		t.Parallel()
-		srv := MustStart(t, mailcatch.Options{TLSConfig: cert, ImplicitTLS: true, Username: "user", Password: "secret"})
+		srv := MustStart(t, devmail.Options{TLSConfig: cert, ImplicitTLS: true, Username: "user", Password: "secret"})
 		c := MustDial(t, MustSender(t, "smtps://user:secret@"+srv.Addr()))
 		for range 3 {
 			if r := c.Send(context.Background(), newMessage("ann@example.org")); r.Status != delivery.Sent {
@@ -563,7 +563,7 @@ func TestSender_TLS(t *testing.T) {
 
 	t.Run("ErrNoStartTLS", func(t *testing.T) {
 		t.Parallel()
-		srv := MustStart(t, mailcatch.Options{})
+		srv := MustStart(t, devmail.Options{})
 		_, err := MustSender(t, "smtp://"+srv.Addr()+"?tls=starttls").Dial(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 			t.Errorf("Dial = %v, want a refusal to go on without STARTTLS", err)
@@ -572,7 +572,7 @@ func TestSender_TLS(t *testing.T) {
 
 	t.Run("ErrUntrustedCertificate", func(t *testing.T) {
 		t.Parallel()
-		srv := MustStart(t, mailcatch.Options{TLSConfig: cert, ImplicitTLS: true})
+		srv := MustStart(t, devmail.Options{TLSConfig: cert, ImplicitTLS: true})
 		sender, err := delivery.NewSender(delivery.Config{URL: "smtps://" + srv.Addr(), Timeout: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
@@ -592,7 +592,7 @@ func mustCert(tb testing.TB) *tls.Config {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "mailcatch test"},
+		Subject:      pkix.Name{CommonName: "devmail test"},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,

@@ -11,7 +11,7 @@ import (
 
 	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/delivery"
-	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/internal/devmail"
 	"github.com/tidings/tidings/internal/pgtest"
 	"github.com/tidings/tidings/subscribers"
 	"github.com/tidings/tidings/templates"
@@ -22,7 +22,7 @@ import (
 // catcher, a list "weekly" and an API token.
 type broadcastEnv struct {
 	*env
-	catch *mailcatch.Server
+	catch *devmail.Server
 }
 
 func MustStartBroadcasts(t *testing.T) *broadcastEnv {
@@ -32,7 +32,7 @@ func MustStartBroadcasts(t *testing.T) *broadcastEnv {
 	tokens := &subscribers.Tokens{Secret: []byte("0123456789abcdef0123456789abcdef")}
 	queue := &campaigns.Queue{Now: clk.Now}
 	subs := &subscribers.Store{DB: db, Now: clk.Now, Tokens: tokens, OnEvent: queue.OnEvent}
-	catch, err := mailcatch.Start("127.0.0.1:0")
+	catch, err := devmail.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/tidings/tidings/campaigns"
-	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/internal/devmail"
 	"github.com/tidings/tidings/subscribers"
 	"github.com/tidings/tidings/templates"
 )
@@ -57,7 +57,7 @@ type Config struct {
 	// Tester sends the test copies of broadcasts; nil where there is no SMTP relay.
 	Tester *campaigns.Tester
 	// Inbox is the development mail catcher, shown under /dev/inbox; nil in production.
-	Inbox   *mailcatch.Server
+	Inbox   *devmail.Server
 	BaseURL string
 	// Secret signs the sign-up cookie that lets the browser which signed up
 	// confirm on opening the link; without one, every confirmation takes the
@@ -81,7 +81,7 @@ type Server struct {
 	subscribers *subscribers.Store
 	campaigns   *campaigns.Store
 	tester      *campaigns.Tester
-	inbox       *mailcatch.Server
+	inbox       *devmail.Server
 	baseURL     string
 	secret      []byte
 	confirmTTL  time.Duration

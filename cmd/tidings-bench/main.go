@@ -47,7 +47,6 @@ import (
 	"github.com/wneessen/go-mail/smtp"
 
 	"github.com/tidings/tidings/campaigns"
-	"github.com/tidings/tidings/internal/pgtest"
 	"github.com/tidings/tidings/migrations"
 	"github.com/tidings/tidings/templates"
 )
@@ -82,7 +81,7 @@ func run(ctx context.Context, args []string) error {
 	n := fs.Int("n", 10000, "recipients")
 	conns := fs.Int("connections", 10, "SMTP connections, for the engine and the raw run alike")
 	bin := fs.String("tidings", "bin/tidings", "the tidings binary to measure")
-	admin := fs.String("database-url", pgtest.AdminURL(), "a Postgres URL whose role may create databases")
+	admin := fs.String("database-url", adminURL(), "a Postgres URL whose role may create databases (TIDINGS_TEST_DATABASE_URL)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
 	runs := fs.Int("runs", 2, "engine runs, each between two runs of the raw limits")
 	if err := fs.Parse(args); err != nil {
@@ -700,4 +699,14 @@ func onConns(ctx context.Context, sinkAddr string, n, conns int, send func(c *ma
 	default:
 		return nil
 	}
+}
+
+// adminURL is the Postgres URL the benchmark creates its database with: the
+// same default as the tests, without linking the test helper (and with it the
+// testing package) into this binary.
+func adminURL() string {
+	if u := os.Getenv("TIDINGS_TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return "postgres://tidings:tidings@127.0.0.1:5432/postgres?sslmode=disable"
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tidings/tidings/campaigns"
-	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/internal/devmail"
 )
 
 // mustReaders adds confirmed subscribers to list listID, each with the tags
@@ -40,7 +40,7 @@ func mustReaders(t *testing.T, p *program, listID int64, entries ...string) []st
 }
 
 // caughtBy returns, for each address, how many caught messages with subject went to it.
-func caughtBy(smtp *mailcatch.Server, subject string) map[string]int {
+func caughtBy(smtp *devmail.Server, subject string) map[string]int {
 	got := map[string]int{}
 	for _, m := range smtp.Messages() {
 		if m.Subject == subject {

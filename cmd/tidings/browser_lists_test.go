@@ -10,7 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tidings/tidings/campaigns"
-	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/internal/devmail"
 	"github.com/tidings/tidings/subscribers"
 )
 
@@ -89,7 +89,7 @@ func TestBrowser_AddStepAndSeePreview(t *testing.T) {
 	if !strings.Contains(sentNotice, "sent to "+testEditor) {
 		t.Fatalf("after the test send the page says %q", sentNotice)
 	}
-	var test *mailcatch.Message
+	var test *devmail.Message
 	for _, m := range p.smtp.Messages() {
 		if m.Subject == "[Test] Week one: listen first" {
 			test = &m

@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/internal/devmail"
 	"github.com/tidings/tidings/internal/pgtest"
 	"github.com/tidings/tidings/web"
 )
@@ -25,7 +25,7 @@ import (
 type program struct {
 	base string
 	db   *sqlx.DB
-	smtp *mailcatch.Server
+	smtp *devmail.Server
 }
 
 const testEditor, testPassword = "editor@example.com", "a long test password"
@@ -33,7 +33,7 @@ const testEditor, testPassword = "editor@example.com", "a long test password"
 // startProgram runs `serve` in-process with a real clock and an editor account.
 func startProgram(t *testing.T) *program {
 	t.Helper()
-	smtp, err := mailcatch.StartWith("127.0.0.1:0", mailcatch.Options{MaxMessages: 10000})
+	smtp, err := devmail.StartWith("127.0.0.1:0", devmail.Options{MaxMessages: 10000})
 	if err != nil {
 		t.Fatal(err)
 	}

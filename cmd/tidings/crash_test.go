@@ -14,7 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/internal/devmail"
 	"github.com/tidings/tidings/internal/pgtest"
 )
 
@@ -39,7 +39,7 @@ func (e *buildError) Error() string { return "go build: " + e.out }
 
 // counter is an SMTP sink that counts deliveries per recipient.
 type counter struct {
-	*mailcatch.Server
+	*devmail.Server
 }
 
 func (c counter) perRecipient() map[string]int {
@@ -109,7 +109,7 @@ func startWorker(t *testing.T, dsn, smtpAddr string) *exec.Cmd {
 func mustCrashSetup(t *testing.T, n int) (*sqlx.DB, string, counter) {
 	t.Helper()
 	db, dsn := pgtest.MustOpenDBURL(t)
-	srv, err := mailcatch.StartWith("127.0.0.1:0", mailcatch.Options{MaxMessages: 2 * n})
+	srv, err := devmail.StartWith("127.0.0.1:0", devmail.Options{MaxMessages: 2 * n})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/internal/devmail"
 	"github.com/tidings/tidings/internal/pgtest"
 )
 
@@ -36,14 +36,14 @@ type journey struct {
 	t     *testing.T
 	app   *app
 	clock *clock
-	smtp  *mailcatch.Server
+	smtp  *devmail.Server
 	http  *httptest.Server
 	seen  int
 }
 
 func startJourney(t *testing.T, start time.Time) *journey {
 	t.Helper()
-	smtp, err := mailcatch.Start("127.0.0.1:0")
+	smtp, err := devmail.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func startJourney(t *testing.T, start time.Time) *journey {
 
 // tick runs the scheduler and the dispatcher once at the clock's time and
 // returns the messages that arrived.
-func (j *journey) tick() []mailcatch.Message {
+func (j *journey) tick() []devmail.Message {
 	j.t.Helper()
 	ctx := context.Background()
 	if _, err := j.app.scheduler.Tick(ctx); err != nil {
@@ -106,7 +106,7 @@ func (j *journey) post(url, contentType, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func subjects(msgs []mailcatch.Message) []string {
+func subjects(msgs []devmail.Message) []string {
 	var s []string
 	for _, m := range msgs {
 		s = append(s, m.Subject)

@@ -1,4 +1,4 @@
-// Package mailcatch is an in-process SMTP server (RFC 5321) that catches every
+// Package devmail is an in-process SMTP server (RFC 5321) that catches every
 // message it is given instead of delivering it. It backs the dev inbox of
 // `tidings serve --dev` and the SMTP tests of package delivery, which choose
 // the replies it gives (421, 450, 550 5.1.1, 552...) and can make it drop the
@@ -8,7 +8,7 @@
 // and nested multipart/mixed or multipart/related bodies, quoted-printable and
 // base64 parts, encoded-word subjects. It advertises AUTH PLAIN (RFC 4954,
 // RFC 4616) even without TLS, because it is meant for loopback use only.
-package mailcatch
+package devmail
 
 import (
 	"context"
@@ -33,7 +33,7 @@ const DefaultMaxMessages = 1000
 // Drop is a reply that Options.Reply or Options.DataReply may return to make
 // the server close the connection at once, without any reply, as a crashed or
 // overloaded server would. Compare by identity: it is never sent as such.
-var Drop = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "mailcatch: connection dropped"}
+var Drop = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "devmail: connection dropped"}
 
 // Options configures a Server. The zero value accepts every message from
 // everyone and keeps the last DefaultMaxMessages.
@@ -120,11 +120,11 @@ func StartWith(addr string, opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	if opts.ImplicitTLS && opts.TLSConfig == nil {
-		return nil, errors.New("mailcatch: ImplicitTLS needs a TLSConfig")
+		return nil, errors.New("devmail: ImplicitTLS needs a TLSConfig")
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("mailcatch: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("devmail: listen on %s: %w", addr, err)
 	}
 	s := &Server{opts: opts, served: make(chan struct{}), changed: make(chan struct{}), open: map[net.Conn]struct{}{}}
 	s.listener = &countingListener{Listener: l, s: s}
@@ -133,7 +133,7 @@ func StartWith(addr string, opts Options) (*Server, error) {
 	}
 
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
-	srv.Domain = "mailcatch.localhost"
+	srv.Domain = "devmail.localhost"
 	srv.MaxMessageBytes = opts.MaxMessageBytes
 	srv.MaxRecipients = 100
 	srv.AllowInsecureAuth = true // loopback only; lets tests exercise AUTH without TLS
@@ -248,7 +248,7 @@ func (s *Server) WaitFor(ctx context.Context, n int) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("mailcatch: waiting for %d messages, caught %d: %w", n, caught, ctx.Err())
+			return fmt.Errorf("devmail: waiting for %d messages, caught %d: %w", n, caught, ctx.Err())
 		case <-changed:
 		}
 	}

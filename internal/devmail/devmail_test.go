@@ -1,4 +1,4 @@
-package mailcatch_test
+package devmail_test
 
 import (
 	"context"
@@ -11,12 +11,12 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
-	"github.com/tidings/tidings/delivery/mailcatch"
+	"github.com/tidings/tidings/internal/devmail"
 )
 
-func MustStart(tb testing.TB, opts mailcatch.Options) *mailcatch.Server {
+func MustStart(tb testing.TB, opts devmail.Options) *devmail.Server {
 	tb.Helper()
-	s, err := mailcatch.StartWith("127.0.0.1:0", opts)
+	s, err := devmail.StartWith("127.0.0.1:0", opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -106,7 +106,7 @@ Content-Transfer-Encoding: quoted-printable
 
 func TestServer_Parse(t *testing.T) {
 	t.Parallel()
-	s := MustStart(t, mailcatch.Options{})
+	s := MustStart(t, devmail.Options{})
 	tests := []struct {
 		name, raw, subject, text, html string
 	}{
@@ -160,7 +160,7 @@ func TestServer_Parse(t *testing.T) {
 
 func TestServer_MaxMessages(t *testing.T) {
 	t.Parallel()
-	s := MustStart(t, mailcatch.Options{MaxMessages: 3})
+	s := MustStart(t, devmail.Options{MaxMessages: 3})
 	for i := range 5 {
 		if err := send(s.Addr(), nil, "a@example.com", []string{"b@example.com"}, fmt.Sprintf("Subject: %d\n\nbody\n", i+1)); err != nil {
 			t.Fatal(err)
@@ -190,7 +190,7 @@ func TestServer_MaxMessages(t *testing.T) {
 
 func TestServer_WaitFor(t *testing.T) {
 	t.Parallel()
-	s := MustStart(t, mailcatch.Options{})
+	s := MustStart(t, devmail.Options{})
 
 	t.Run("ErrTimeout", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -216,13 +216,13 @@ func TestServer_WaitFor(t *testing.T) {
 
 func TestServer_Reply(t *testing.T) {
 	t.Parallel()
-	s := MustStart(t, mailcatch.Options{
+	s := MustStart(t, devmail.Options{
 		Reply: func(from, to string) *gosmtp.SMTPError {
 			switch to {
 			case "nobody@example.com":
 				return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 			case "drop@example.com":
-				return mailcatch.Drop
+				return devmail.Drop
 			}
 			return nil
 		},
@@ -253,7 +253,7 @@ func TestServer_Reply(t *testing.T) {
 
 func TestServer_Auth(t *testing.T) {
 	t.Parallel()
-	s := MustStart(t, mailcatch.Options{Username: "user", Password: "secret"})
+	s := MustStart(t, devmail.Options{Username: "user", Password: "secret"})
 	host := strings.Split(s.Addr(), ":")[0]
 	msg := "Subject: x\n\nbody\n"
 

@@ -1,4 +1,4 @@
-package mailcatch
+package devmail
 
 import (
 	"bytes"
