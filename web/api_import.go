@@ -36,7 +36,7 @@ func (s *Server) handleAPISubscriberImport(w http.ResponseWriter, r *http.Reques
 	}
 	// An error here only means the connection cannot extend its deadline
 	// (HTTP/2 through some proxies); the server's read timeout then applies.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(importReadTime))
+	extendDeadlines(w, importReadTime)
 	body := http.MaxBytesReader(w, r.Body, maxImportBody)
 	rep, err := s.subscribers.Import(r.Context(), slug, body, subscribers.Meta{
 		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 500), Form: "import",

@@ -48,7 +48,5 @@ func (s *Server) handleInboxHTML(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Write([]byte(m.HTML))
+	writeSandboxed(w, m.HTML)
 }

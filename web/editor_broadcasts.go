@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -437,7 +436,5 @@ func (s *Server) handleEditorBroadcastPreview(w http.ResponseWriter, r *http.Req
 	}
 	// Should the document ever be opened on its own, it runs sandboxed, like
 	// the iframe it is meant for.
-	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprint(w, html)
+	writeSandboxed(w, html)
 }

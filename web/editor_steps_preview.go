@@ -108,7 +108,5 @@ func (s *Server) handleEditorPreview(w http.ResponseWriter, r *http.Request) {
 	}
 	// Should the document ever be opened on its own, it runs sandboxed, like
 	// the iframe it is meant for.
-	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Write([]byte(msg.HTML))
+	writeSandboxed(w, msg.HTML)
 }

@@ -57,9 +57,8 @@ func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Req
 		s.renderImport(w, r, status, importPage{List: list, Error: msg})
 	}
 	// Hundreds of thousands of rows take longer to upload than the
-	// server's read timeout, which is meant for small requests. An error
-	// only means the deadline cannot be moved (HTTP/2 through some proxies).
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(importReadTime))
+	// server's timeouts allow.
+	extendDeadlines(w, importReadTime)
 	up := &uploadReader{r: http.MaxBytesReader(w, r.Body, maxImportBody)}
 	r.Body = io.NopCloser(up)
 	mr, err := r.MultipartReader()
@@ -227,6 +226,9 @@ func (s *Server) handleEditorSubscriberExport(w http.ResponseWriter, r *http.Req
 			return // the client went away
 		}
 		rc.Flush()
+		// A big export takes longer than the server's write timeout: each
+		// batch the client takes earns it the time for the next.
+		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if len(batch) < exportBatch {
 			return
 		}

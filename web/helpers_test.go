@@ -55,7 +55,10 @@ func MustStart(t *testing.T, limits web.Limits) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(s)
+	// The server's own timeouts and header limit, as in production.
+	e.srv = httptest.NewUnstartedServer(s)
+	e.srv.Config = s.HTTPServer()
+	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	e.links = &subscribers.Links{BaseURL: e.srv.URL, Paths: s.LinkPaths(), Tokens: tokens, ConfirmTTL: 7 * 24 * time.Hour, Now: clk.Now}
 	ctx := context.Background()

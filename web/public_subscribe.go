@@ -31,6 +31,7 @@ type signup struct {
 
 // handleSubscribeForm serves the hosted sign-up form of a list.
 func (s *Server) handleSubscribeForm(w http.ResponseWriter, r *http.Request) {
+	allowFraming(w)
 	list, err := s.subscribers.ListBySlug(r.Context(), mux.Vars(r)["list"])
 	if err != nil {
 		s.logError(r, err)
@@ -44,6 +45,7 @@ func (s *Server) handleSubscribeForm(w http.ResponseWriter, r *http.Request) {
 // or not the address was known, so the form cannot be used to find out who
 // subscribes. Nothing is stored unless all input is valid, tags included.
 func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
+	allowFraming(w) // its answer shows inside the framed form
 	slug := mux.Vars(r)["list"]
 	wantJSON := isJSON(r)
 	fail := func(status int, err error) {

@@ -17,7 +17,7 @@ func (s *Server) routes() {
 
 	// Operators.
 	r.HandleFunc("/healthz", s.handleHealth).Methods("GET", "HEAD").Name("health")
-	r.PathPrefix("/static/").Handler(http.StripPrefix("/static/", http.FileServerFS(s.staticFS))).Methods("GET", "HEAD").Name("static")
+	r.PathPrefix("/static/").Handler(http.StripPrefix("/static/", staticHandler(s.staticFS, r.NotFoundHandler))).Methods("GET", "HEAD").Name("static")
 
 	// Readers and subscribers (public, no sign-in).
 	r.HandleFunc("/", s.handleHome).Methods("GET", "HEAD").Name("home")

@@ -204,7 +204,7 @@ func serve(ctx context.Context, cfg config, now func() time.Time, stdout io.Writ
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	if ln != nil {
-		srv := &http.Server{Handler: a.web, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		srv := a.web.HTTPServer()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
