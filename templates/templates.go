@@ -29,9 +29,12 @@
 // linkify/links work on them.
 //
 // The body is written by an editor, a signed-in and trusted user, so raw HTML
-// in it is passed through (goldmark's html.WithUnsafe); this is safe with
-// respect to subscribers because of the placeholders above. Pages that preview
-// a rendered body to editors should show it in a sandboxed iframe.
+// in it is passed through goldmark (html.WithUnsafe), and the rendered HTML is
+// then cleaned with an allow-list (emailPolicy): tables, images, links and
+// inline styles stay; scripts, event handlers, javascript: URLs, forms and
+// frames never reach a sent email. Subscriber values are safe because of the
+// placeholders above. Pages that preview a rendered body to editors show it
+// in a sandboxed iframe all the same.
 //
 // # Rendering once, splicing per recipient
 //
@@ -53,6 +56,7 @@ import (
 	"strings"
 	texttemplate "text/template"
 
+	"github.com/microcosm-cc/bluemonday"
 	"github.com/tidings/tidings"
 	"github.com/vanng822/go-premailer/premailer"
 	"github.com/yuin/goldmark"
@@ -69,6 +73,7 @@ var layoutFS embed.FS
 // NewRenderer, so it is safe for concurrent use.
 type Renderer struct {
 	md          goldmark.Markdown
+	policy      *bluemonday.Policy // cleans the rendered body (emailPolicy); safe for concurrent use
 	layout      *htmltemplate.Template // "email.html" (the page) and "confirm.html" (a body)
 	confirmText *texttemplate.Template
 }
@@ -126,7 +131,7 @@ func NewRenderer() (*Renderer, error) {
 		// goldmark (see the package documentation).
 		goldmark.WithRendererOptions(html.WithUnsafe()),
 	)
-	return &Renderer{md: md, layout: layout, confirmText: confirmText}, nil
+	return &Renderer{md: md, policy: emailPolicy(), layout: layout, confirmText: confirmText}, nil
 }
 
 // Render renders c for one recipient of list l. It returns EINVALID when the
@@ -199,7 +204,8 @@ func (r *Renderer) markdown(body string) (htmltemplate.HTML, string, error) {
 	if err := r.md.Renderer().Render(&buf, src, doc); err != nil {
 		return "", "", fmt.Errorf("templates: render markdown: %w", err)
 	}
-	return htmltemplate.HTML(buf.String()), plainText(doc, src), nil
+	clean := r.policy.SanitizeBytes(buf.Bytes())
+	return htmltemplate.HTML(clean), plainText(doc, src), nil
 }
 
 // finish lays out the page, inlines its CSS, appends the footer to the text
