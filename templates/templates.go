@@ -73,7 +73,7 @@ var layoutFS embed.FS
 // NewRenderer, so it is safe for concurrent use.
 type Renderer struct {
 	md          goldmark.Markdown
-	policy      *bluemonday.Policy // cleans the rendered body (emailPolicy); safe for concurrent use
+	policy      *bluemonday.Policy     // cleans the rendered body (emailPolicy); safe for concurrent use
 	layout      *htmltemplate.Template // "email.html" (the page) and "confirm.html" (a body)
 	confirmText *texttemplate.Template
 }
