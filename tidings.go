@@ -19,6 +19,9 @@ const (
 	EUNAUTHORIZED = "unauthorized" // the caller did not say who they are
 	ERATELIMITED  = "rate_limited" // too many attempts; try again later
 	EEXPIRED      = "expired"      // a token or link is past its lifetime
+	EMALFORMED    = "malformed"    // the request itself cannot be read (not JSON, a broken form)
+	ETOOLARGE     = "too_large"    // the request is over a size limit
+	EUNAVAILABLE  = "unavailable"  // a service Tidings depends on (the database, the SMTP relay) did not answer
 )
 
 // Error is an application error: a code from the list above and a message for people.

@@ -65,7 +65,7 @@ func (s *Server) handleAPIBroadcastShow(w http.ResponseWriter, r *http.Request) 
 func (s *Server) handleAPIBroadcastCreate(w http.ResponseWriter, r *http.Request) {
 	var in broadcastInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		s.badRequest(w, r, err)
+		s.jsonError(w, r, err)
 		return
 	}
 	b := &campaigns.Broadcast{
@@ -88,7 +88,7 @@ func (s *Server) handleAPIBroadcastUpdate(w http.ResponseWriter, r *http.Request
 	}
 	var in broadcastInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		s.badRequest(w, r, err)
+		s.jsonError(w, r, err)
 		return
 	}
 	if _, err := s.campaigns.UpdateBroadcast(r.Context(), id, campaigns.BroadcastUpdate{
@@ -116,7 +116,7 @@ func (s *Server) handleAPIBroadcastAction(w http.ResponseWriter, r *http.Request
 	case "schedule":
 		var in scheduleInput
 		if err := decodeJSON(w, r, &in); err != nil {
-			s.badRequest(w, r, err)
+			s.jsonError(w, r, err)
 			return
 		}
 		at, err := campaigns.ParseSendAt(in.SendAt, in.Timezone)
@@ -142,7 +142,7 @@ func (s *Server) handleAPIBroadcastAction(w http.ResponseWriter, r *http.Request
 	case "test":
 		var in testInput
 		if err := decodeJSON(w, r, &in); err != nil {
-			s.badRequest(w, r, err)
+			s.jsonError(w, r, err)
 			return
 		}
 		results, err := s.tester.Test(ctx, id, in.Emails)
@@ -187,7 +187,7 @@ func (s *Server) handleAPIListPolicyShow(w http.ResponseWriter, r *http.Request)
 func (s *Server) handleAPIListPolicyUpdate(w http.ResponseWriter, r *http.Request) {
 	var in policyInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		s.badRequest(w, r, err)
+		s.jsonError(w, r, err)
 		return
 	}
 	list, err := s.subscribers.ListBySlug(r.Context(), mux.Vars(r)["list"])

@@ -39,7 +39,7 @@ func (s *Server) handleAPISubscriberImport(w http.ResponseWriter, r *http.Reques
 	extendDeadlines(w, importReadTime)
 	body := http.MaxBytesReader(w, r.Body, maxImportBody)
 	rep, err := s.subscribers.Import(r.Context(), slug, body, subscribers.Meta{
-		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 500), Form: "import",
+		IP: clientIP(r), UserAgent: userAgent(r), Form: "import",
 	})
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

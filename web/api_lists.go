@@ -44,7 +44,7 @@ func (s *Server) handleAPIListShow(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleAPIListCreate(w http.ResponseWriter, r *http.Request) {
 	var in listInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		s.badRequest(w, r, err)
+		s.jsonError(w, r, err)
 		return
 	}
 	if err := templates.Check(deref(in.WelcomeSubject), deref(in.WelcomeBody)); err != nil {
@@ -67,7 +67,7 @@ func (s *Server) handleAPIListCreate(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleAPIListUpdate(w http.ResponseWriter, r *http.Request) {
 	var in listInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		s.badRequest(w, r, err)
+		s.jsonError(w, r, err)
 		return
 	}
 	slug := mux.Vars(r)["list"]

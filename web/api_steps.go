@@ -65,7 +65,7 @@ func (s *Server) handleAPIStepCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	var in stepInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		s.badRequest(w, r, err)
+		s.jsonError(w, r, err)
 		return
 	}
 	st := &campaigns.Step{
@@ -96,7 +96,7 @@ func (s *Server) handleAPIStepUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	var in stepInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		s.badRequest(w, r, err)
+		s.jsonError(w, r, err)
 		return
 	}
 	st, err := s.campaigns.UpdateStep(r.Context(), list.ID, id, campaigns.StepUpdate{

@@ -97,12 +97,12 @@ type subscriberInput struct {
 func (s *Server) handleAPISubscriberCreate(w http.ResponseWriter, r *http.Request) {
 	var in subscriberInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		s.badRequest(w, r, err)
+		s.jsonError(w, r, err)
 		return
 	}
 	sub, err := s.subscribers.Add(r.Context(), subscribers.AddRequest{
 		Email: in.Email, Name: in.Name, Timezone: in.Timezone, Lists: in.Lists, Tags: in.Tags, Status: in.Status,
-		Meta: subscribers.Meta{IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 500), Form: "api"},
+		Meta: subscribers.Meta{IP: clientIP(r), UserAgent: userAgent(r), Form: "api"},
 	})
 	if err != nil {
 		s.jsonError(w, r, err)
@@ -128,7 +128,7 @@ func (s *Server) handleAPISubscriberTags(w http.ResponseWriter, r *http.Request)
 	}
 	var in tagsInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		s.badRequest(w, r, err)
+		s.jsonError(w, r, err)
 		return
 	}
 	sub, err := s.subscribers.Tag(r.Context(), id, in.Add, in.Remove)

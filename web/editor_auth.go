@@ -167,7 +167,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, e *Editor)
 	const q = `
 		INSERT INTO editor_sessions (token_hash, editor_id, created_at, expires_at, ip, user_agent)
 		VALUES ($1, $2, $3, $4, $5, $6)`
-	if _, err := s.db.ExecContext(r.Context(), q, sum[:], e.ID, now, now.Add(sessionLifetime), clientIP(r), truncate(r.UserAgent(), 500)); err != nil {
+	if _, err := s.db.ExecContext(r.Context(), q, sum[:], e.ID, now, now.Add(sessionLifetime), clientIP(r), userAgent(r)); err != nil {
 		return fmt.Errorf("web: session: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{
@@ -241,7 +241,7 @@ func (s *Server) handleEditorLogin(w http.ResponseWriter, r *http.Request) {
 		}))
 	}
 	if err := s.parseForm(w, r); err != nil {
-		fail(bodyErrorStatus(err), "The form could not be read.", "")
+		fail(errorStatus(err), tidings.ErrorMessage(err), "")
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))

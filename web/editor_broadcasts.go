@@ -291,8 +291,8 @@ func (s *Server) handleEditorBroadcastNew(w http.ResponseWriter, r *http.Request
 func (s *Server) handleEditorBroadcastCreate(w http.ResponseWriter, r *http.Request) {
 	d := broadcastCompose{New: true}
 	if err := s.parseForm(w, r); err != nil {
-		d.Error = "The form could not be read."
-		s.renderBroadcastCompose(w, r, bodyErrorStatus(err), d)
+		d.Error = tidings.ErrorMessage(err)
+		s.renderBroadcastCompose(w, r, errorStatus(err), d)
 		return
 	}
 	d.Form = readBroadcastForm(r)
@@ -374,8 +374,8 @@ func (s *Server) handleEditorBroadcastUpdate(w http.ResponseWriter, r *http.Requ
 	}
 	d := broadcastCompose{B: b}
 	if err := s.parseForm(w, r); err != nil {
-		d.Form, d.Error = broadcastFormOf(b), "The form could not be read."
-		s.renderBroadcastCompose(w, r, bodyErrorStatus(err), d)
+		d.Form, d.Error = broadcastFormOf(b), tidings.ErrorMessage(err)
+		s.renderBroadcastCompose(w, r, errorStatus(err), d)
 		return
 	}
 	d.Form = readBroadcastForm(r)
@@ -414,7 +414,7 @@ func (s *Server) handleEditorBroadcastUpdate(w http.ResponseWriter, r *http.Requ
 // line 3: unexpected end of template...").
 func (s *Server) handleEditorBroadcastPreview(w http.ResponseWriter, r *http.Request) {
 	if err := s.parseForm(w, r); err != nil {
-		http.Error(w, "The form could not be read.", bodyErrorStatus(err))
+		http.Error(w, tidings.ErrorMessage(err), errorStatus(err))
 		return
 	}
 	f := readBroadcastForm(r)

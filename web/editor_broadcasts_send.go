@@ -279,7 +279,7 @@ func (s *Server) handleEditorBroadcastSchedule(w http.ResponseWriter, r *http.Re
 		return
 	}
 	if err := s.parseForm(w, r); err != nil {
-		s.broadcastFail(w, r, b, broadcastPage{}, tidings.Errorf(tidings.EINVALID, "The form could not be read."))
+		s.broadcastFail(w, r, b, broadcastPage{}, err)
 		return
 	}
 	f := scheduleForm{
@@ -484,7 +484,7 @@ func (s *Server) handleEditorBroadcastTest(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	if err := s.parseForm(w, r); err != nil {
-		s.broadcastFail(w, r, b, broadcastPage{}, tidings.Errorf(tidings.EINVALID, "The form could not be read."))
+		s.broadcastFail(w, r, b, broadcastPage{}, err)
 		return
 	}
 	d := broadcastPage{Emails: strings.TrimSpace(r.PostFormValue("emails"))}

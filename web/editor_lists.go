@@ -170,7 +170,7 @@ func (s *Server) handleEditorListNew(w http.ResponseWriter, r *http.Request) {
 // form again with the message and what was typed.
 func (s *Server) handleEditorListCreate(w http.ResponseWriter, r *http.Request) {
 	if err := s.parseForm(w, r); err != nil {
-		s.renderListPage(w, r, bodyErrorStatus(err), listPage{New: true, Error: "The form could not be read."})
+		s.renderListPage(w, r, errorStatus(err), listPage{New: true, Error: tidings.ErrorMessage(err)})
 		return
 	}
 	f := readListForm(r)
@@ -236,7 +236,7 @@ func (s *Server) handleEditorListUpdate(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	if err := s.parseForm(w, r); err != nil {
-		s.renderListPage(w, r, bodyErrorStatus(err), listPage{List: l, Form: listFormOf(l), Error: "The form could not be read."})
+		s.renderListPage(w, r, errorStatus(err), listPage{List: l, Form: listFormOf(l), Error: tidings.ErrorMessage(err)})
 		return
 	}
 	f := readListForm(r)

@@ -31,8 +31,8 @@ func (s *Server) handleEditorBonusCreate(w http.ResponseWriter, r *http.Request)
 	}
 	d := composePage{Kind: "bonus", New: true, List: l}
 	if err := s.parseForm(w, r); err != nil {
-		d.Error = "The form could not be read."
-		s.renderCompose(w, r, bodyErrorStatus(err), d)
+		d.Error = tidings.ErrorMessage(err)
+		s.renderCompose(w, r, errorStatus(err), d)
 		return
 	}
 	d.Form = readContentForm(r)
@@ -87,8 +87,8 @@ func (s *Server) handleEditorBonusUpdate(w http.ResponseWriter, r *http.Request)
 	}
 	d := composePage{Kind: "bonus", List: l, ID: b.ID, Position: b.Position}
 	if err := s.parseForm(w, r); err != nil {
-		d.Form, d.Error = contentForm{Subject: b.Subject, Body: b.Body}, "The form could not be read."
-		s.renderCompose(w, r, bodyErrorStatus(err), d)
+		d.Form, d.Error = contentForm{Subject: b.Subject, Body: b.Body}, tidings.ErrorMessage(err)
+		s.renderCompose(w, r, errorStatus(err), d)
 		return
 	}
 	d.Form = readContentForm(r)

@@ -246,8 +246,8 @@ func (s *Server) handleEditorStepCreate(w http.ResponseWriter, r *http.Request) 
 	}
 	d := composePage{Kind: "step", New: true, List: l}
 	if err := s.parseForm(w, r); err != nil {
-		d.Error = "The form could not be read."
-		s.renderCompose(w, r, bodyErrorStatus(err), d)
+		d.Error = tidings.ErrorMessage(err)
+		s.renderCompose(w, r, errorStatus(err), d)
 		return
 	}
 	d.Form = readContentForm(r)
@@ -362,8 +362,8 @@ func (s *Server) handleEditorStepUpdate(w http.ResponseWriter, r *http.Request) 
 	}
 	d := composePage{Kind: "step", List: l, ID: cur.ID, Position: cur.Position}
 	if err := s.parseForm(w, r); err != nil {
-		d.Form, d.Error = stepFormOf(cur), "The form could not be read."
-		s.renderCompose(w, r, bodyErrorStatus(err), d)
+		d.Form, d.Error = stepFormOf(cur), tidings.ErrorMessage(err)
+		s.renderCompose(w, r, errorStatus(err), d)
 		return
 	}
 	d.Form = readContentForm(r)
@@ -397,7 +397,7 @@ func (s *Server) handleEditorStepMove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.parseForm(w, r); err != nil {
-		s.editorFail(w, r, tidings.Errorf(tidings.EINVALID, "The form could not be read."))
+		s.editorFail(w, r, err)
 		return
 	}
 	to := st.Position

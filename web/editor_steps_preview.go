@@ -96,7 +96,7 @@ func (s *Server) handleEditorPreview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.parseForm(w, r); err != nil {
-		http.Error(w, "The form could not be read.", bodyErrorStatus(err))
+		http.Error(w, tidings.ErrorMessage(err), errorStatus(err))
 		return
 	}
 	f := readContentForm(r)

@@ -263,7 +263,7 @@ func (s *Server) editorChange(r *http.Request, id int64) subscribers.EditorChang
 		SubscriberID: id,
 		List:         r.PostFormValue("list"),
 		Editor:       editorFrom(r.Context()).Email,
-		Meta:         subscribers.Meta{IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 500)},
+		Meta:         subscribers.Meta{IP: clientIP(r), UserAgent: userAgent(r)},
 	}
 }
 
@@ -272,7 +272,7 @@ func (s *Server) editorChange(r *http.Request, id int64) subscribers.EditorChang
 func (s *Server) handleEditorSubscriberUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	id := subscriberID(r)
 	if err := s.parseForm(w, r); err != nil {
-		s.renderSubscriber(w, r, id, bodyErrorStatus(err), subscriberPage{Error: "The form could not be read."})
+		s.renderSubscriber(w, r, id, errorStatus(err), subscriberPage{Error: tidings.ErrorMessage(err)})
 		return
 	}
 	res, err := s.subscribers.UnsubscribeByEditor(r.Context(), s.editorChange(r, id))
@@ -292,7 +292,7 @@ func (s *Server) handleEditorSubscriberUnsubscribe(w http.ResponseWriter, r *htt
 func (s *Server) handleEditorSubscriberResubscribe(w http.ResponseWriter, r *http.Request) {
 	id := subscriberID(r)
 	if err := s.parseForm(w, r); err != nil {
-		s.renderSubscriber(w, r, id, bodyErrorStatus(err), subscriberPage{Error: "The form could not be read."})
+		s.renderSubscriber(w, r, id, errorStatus(err), subscriberPage{Error: tidings.ErrorMessage(err)})
 		return
 	}
 	if err := s.subscribers.Resubscribe(r.Context(), s.editorChange(r, id)); err != nil {
@@ -307,7 +307,7 @@ func (s *Server) handleEditorSubscriberResubscribe(w http.ResponseWriter, r *htt
 func (s *Server) handleEditorSubscriberTags(w http.ResponseWriter, r *http.Request) {
 	id := subscriberID(r)
 	if err := s.parseForm(w, r); err != nil {
-		s.renderSubscriber(w, r, id, bodyErrorStatus(err), subscriberPage{Error: "The form could not be read."})
+		s.renderSubscriber(w, r, id, errorStatus(err), subscriberPage{Error: tidings.ErrorMessage(err)})
 		return
 	}
 	typed := r.PostFormValue("add")

@@ -72,7 +72,7 @@ func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Req
 		file     *bytes.Buffer // the file, when it came before the list
 		imported bool
 	)
-	meta := subscribers.Meta{IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 500), Form: "import by " + editorFrom(r.Context()).Email}
+	meta := subscribers.Meta{IP: clientIP(r), UserAgent: userAgent(r), Form: "import by " + editorFrom(r.Context()).Email}
 	for !imported {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {

@@ -36,6 +36,7 @@ type env struct {
 	subs  *subscribers.Store
 	links *subscribers.Links
 	srv   *httptest.Server
+	web   *web.Server
 	token string
 }
 
@@ -56,6 +57,7 @@ func MustStart(t *testing.T, limits web.Limits) *env {
 		t.Fatal(err)
 	}
 	// The server's own timeouts and header limit, as in production.
+	e.web = s
 	e.srv = httptest.NewUnstartedServer(s)
 	e.srv.Config = s.HTTPServer()
 	e.srv.Start()

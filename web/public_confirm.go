@@ -39,7 +39,7 @@ func (s *Server) handleConfirmForm(w http.ResponseWriter, r *http.Request) {
 // page that says what to do, with a 4xx status.
 func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
 	if err := s.parseForm(w, r); err != nil {
-		s.message(w, r, bodyErrorStatus(err), "The request could not be read", "Please use the button on the confirmation page.")
+		s.message(w, r, errorStatus(err), "The request could not be read", "Please use the button on the confirmation page.")
 		return
 	}
 	s.confirm(w, r, mux.Vars(r)["token"], "confirm-button")
@@ -49,7 +49,7 @@ func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
 // form names, in the consent record, how the person confirmed.
 func (s *Server) confirm(w http.ResponseWriter, r *http.Request, token, form string) {
 	res, err := s.subscribers.Confirm(r.Context(), token, subscribers.Meta{
-		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 500), Form: form,
+		IP: clientIP(r), UserAgent: userAgent(r), Form: form,
 	})
 	if err != nil {
 		s.confirmError(w, r, err)

@@ -1,11 +1,6 @@
 package web
 
 import (
-	"encoding/json"
-	"errors"
-	"io"
-	"mime"
-	"net"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -48,34 +43,33 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	allowFraming(w) // its answer shows inside the framed form
 	slug := mux.Vars(r)["list"]
 	wantJSON := isJSON(r)
-	fail := func(status int, err error) {
-		s.logError(r, err)
-		if wantJSON {
-			writeJSON(w, status, map[string]string{"error": tidings.ErrorMessage(err)})
-			return
-		}
-		if tidings.ErrorCode(err) == tidings.ENOTFOUND {
-			s.message(w, r, status, "No such newsletter", tidings.ErrorMessage(err))
+	var in signup
+	// fail answers a sign-up that was refused: JSON for scripts; for a
+	// person, the form again with the message and what they typed.
+	fail := func(err error) {
+		if wantJSON || tidings.ErrorCode(err) == tidings.ENOTFOUND {
+			s.fail(w, r, err)
 			return
 		}
 		list, lerr := s.subscribers.ListBySlug(r.Context(), slug)
 		if lerr != nil {
-			s.message(w, r, status, "Sign-up failed", tidings.ErrorMessage(err))
+			s.fail(w, r, err)
 			return
 		}
-		s.render(w, r, status, "subscribe", s.newPage(list.Name, map[string]any{"List": list, "Error": tidings.ErrorMessage(err)}))
+		s.logError(r, err)
+		s.render(w, r, errorStatus(err), "subscribe", s.newPage(list.Name, map[string]any{"List": list, "Error": tidings.ErrorMessage(err), "Email": in.Email, "Name": in.Name}))
 	}
 
 	ip := clientIP(r)
 	if !s.ipLimit.allow(ip) {
 		w.Header().Set("Retry-After", "60")
-		fail(http.StatusTooManyRequests, tidings.Errorf(tidings.ERATELIMITED, "Too many sign-ups from your network. Please try again in a minute."))
+		fail(tidings.Errorf(tidings.ERATELIMITED, "Too many sign-ups from your network. Please try again in a minute."))
 		return
 	}
 
-	in, status, err := s.decodeSignup(w, r, wantJSON)
+	in, err := s.decodeSignup(w, r, wantJSON)
 	if err != nil {
-		fail(status, err)
+		fail(err)
 		return
 	}
 	if in.Website != "" {
@@ -86,12 +80,12 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	email, err := subscribers.NormalizeEmail(in.Email)
 	if err != nil {
-		fail(errorStatus(err), err)
+		fail(err)
 		return
 	}
 	if !s.addrLimit.allow(subscribers.EmailKey(email)) {
 		w.Header().Set("Retry-After", "600")
-		fail(http.StatusTooManyRequests, tidings.Errorf(tidings.ERATELIMITED, "This address has been signed up several times just now. Please check your inbox, or try again later."))
+		fail(tidings.Errorf(tidings.ERATELIMITED, "This address has been signed up several times just now. Please check your inbox, or try again later."))
 		return
 	}
 	form := in.Form
@@ -107,10 +101,10 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		Name:     in.Name,
 		Timezone: in.Timezone,
 		Tags:     in.Tags,
-		Meta:     subscribers.Meta{IP: ip, UserAgent: truncate(r.UserAgent(), 500), Form: form},
+		Meta:     subscribers.Meta{IP: ip, UserAgent: userAgent(r), Form: form},
 	})
 	if err != nil {
-		fail(errorStatus(err), err)
+		fail(err)
 		return
 	}
 	s.setSignupCookie(w, r, id)
@@ -129,21 +123,15 @@ func (s *Server) accepted(w http.ResponseWriter, r *http.Request, wantJSON bool)
 }
 
 // decodeSignup reads a sign-up from JSON or form fields, within the body limit.
-func (s *Server) decodeSignup(w http.ResponseWriter, r *http.Request, wantJSON bool) (signup, int, error) {
+func (s *Server) decodeSignup(w http.ResponseWriter, r *http.Request, wantJSON bool) (signup, error) {
 	var in signup
 	if wantJSON {
-		r.Body = http.MaxBytesReader(w, r.Body, s.limits.MaxBody)
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			return in, bodyErrorStatus(err), tidings.Errorf(tidings.EINVALID, "The request body is not valid JSON: %s", jsonErrorText(err))
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return in, http.StatusBadRequest, tidings.Errorf(tidings.EINVALID, "The request body must hold one JSON object.")
+		if err := decodeJSONWithin(w, r, &in, s.limits.MaxBody); err != nil {
+			return in, err
 		}
 	} else {
 		if err := s.parseForm(w, r); err != nil {
-			return in, bodyErrorStatus(err), tidings.Errorf(tidings.EINVALID, "The form could not be read.")
+			return in, err
 		}
 		in = signup{
 			Email:    r.PostFormValue("email"),
@@ -155,12 +143,12 @@ func (s *Server) decodeSignup(w http.ResponseWriter, r *http.Request, wantJSON b
 		}
 	}
 	if !utf8.ValidString(in.Form) || len(in.Form) > 100 {
-		return in, http.StatusUnprocessableEntity, tidings.Errorf(tidings.EINVALID, "The form name is too long.")
+		return in, tidings.Errorf(tidings.EINVALID, "The form name is too long.")
 	}
 	if strings.IndexFunc(in.Form, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
-		return in, http.StatusUnprocessableEntity, tidings.Errorf(tidings.EINVALID, "The form name has control characters.")
+		return in, tidings.Errorf(tidings.EINVALID, "The form name has control characters.")
 	}
-	return in, 0, nil
+	return in, nil
 }
 
 // formTags splits the values of the form field tags at commas, dropping
@@ -177,60 +165,4 @@ func formTags(values []string) []string {
 	return tags
 }
 
-// bodyErrorStatus is 413 for a body over the limit and 400 otherwise.
-func bodyErrorStatus(err error) int {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return http.StatusRequestEntityTooLarge
-	}
-	return http.StatusBadRequest
-}
 
-func jsonErrorText(err error) string {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return "it is too large"
-	}
-	if errors.Is(err, io.EOF) {
-		return "it is empty"
-	}
-	return err.Error()
-}
-
-// isJSON reports whether the request body is JSON.
-func isJSON(r *http.Request) bool {
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return mt == "application/json"
-}
-
-// clientIP is the address the request came from. Tidings does not trust
-// X-Forwarded-For: behind a proxy, the proxy's address is what it sees.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-// parseForm reads an application/x-www-form-urlencoded or multipart/form-data
-// body within the body limit. (ParseMultipartForm alone hides the errors of a
-// url-encoded body behind ErrNotMultipart.)
-func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, s.limits.MaxBody)
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt == "multipart/form-data" {
-		return r.ParseMultipartForm(s.limits.MaxBody)
-	}
-	return r.ParseForm()
-}

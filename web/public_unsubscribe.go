@@ -34,7 +34,7 @@ func (s *Server) handleUnsubscribeForm(w http.ResponseWriter, r *http.Request) {
 // multipart/form-data and no cookies. Repeating it answers 200 again.
 func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	if err := s.parseForm(w, r); err != nil {
-		s.message(w, r, bodyErrorStatus(err), "The request could not be read", "Please use the button on the unsubscribe page.")
+		s.message(w, r, errorStatus(err), "The request could not be read", "Please use the button on the unsubscribe page.")
 		return
 	}
 	reason := truncate(r.PostFormValue("reason"), 500)
@@ -42,7 +42,7 @@ func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 		reason = "one-click"
 	}
 	res, err := s.subscribers.Unsubscribe(r.Context(), mux.Vars(r)["token"], reason, subscribers.Meta{
-		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 500), Form: "unsubscribe",
+		IP: clientIP(r), UserAgent: userAgent(r), Form: "unsubscribe",
 	})
 	if err != nil {
 		s.unsubscribeError(w, r, err)

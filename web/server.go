@@ -151,7 +151,7 @@ func NewServer(cfg Config) (*Server, error) {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, http.StatusForbidden, "Request refused", "This request came from another site, so it was refused. Go back to the page and try again.")
 	}))
-	s.handler = securityHeaders(cop.Handler(s.router))
+	s.handler = securityHeaders(cop.Handler(s.checkText(s.router)))
 	return s, nil
 }
 
