@@ -49,4 +49,3 @@ func (s *Server) handleAPIMethodNotAllowed(w http.ResponseWriter, r *http.Reques
 }
 
 type urlValues = url.Values
-

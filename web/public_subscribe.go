@@ -164,5 +164,3 @@ func formTags(values []string) []string {
 	}
 	return tags
 }
-
-
