@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/delivery"
+	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/internal/devmail"
 	"github.com/tidings/tidings/internal/pgtest"
 	"github.com/tidings/tidings/subscribers"
@@ -45,15 +46,16 @@ func MustStartBroadcasts(t *testing.T) *broadcastEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	eds := &editors.Store{DB: db, Now: clk.Now}
 	s, err := web.NewServer(web.Config{
-		DB: db, Subscribers: subs, Campaigns: &campaigns.Store{DB: db, Now: clk.Now},
+		Subscribers: subs, Campaigns: &campaigns.Store{DB: db, Now: clk.Now}, Editors: eds,
 		Tester: &campaigns.Tester{DB: db, Sender: sender, Renderer: renderer, BaseURL: "https://news.example.com"},
 		Now:    clk.Now, Limits: web.DefaultLimits,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, clock: clk, subs: subs, srv: httptest.NewServer(s)}
+	e := &env{t: t, db: db, clock: clk, subs: subs, eds: eds, srv: httptest.NewServer(s)}
 	t.Cleanup(e.srv.Close)
 	ctx := context.Background()
 	if err := subs.CreateList(ctx, &subscribers.List{
@@ -62,7 +64,7 @@ func MustStartBroadcasts(t *testing.T) *broadcastEnv {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if e.token, err = web.CreateAPIToken(ctx, db, "test", clk.Now()); err != nil {
+	if e.token, err = eds.CreateToken(ctx, "test"); err != nil {
 		t.Fatal(err)
 	}
 	return &broadcastEnv{env: e, catch: catch}

@@ -382,7 +382,7 @@ func TestEditorSteps_TestSend(t *testing.T) {
 	var got []sent
 	var fail error
 	s, err := web.NewServer(web.Config{
-		DB: e.db, Subscribers: e.subs, Campaigns: &campaigns.Store{DB: e.db, Now: e.clock.Now}, Now: e.clock.Now,
+		Subscribers: e.subs, Campaigns: &campaigns.Store{DB: e.db, Now: e.clock.Now}, Editors: e.eds, Now: e.clock.Now,
 		SendTest: func(_ context.Context, to string, msg *templates.Message, l *subscribers.List) error {
 			if fail != nil {
 				return fail

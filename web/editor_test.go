@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidings/tidings"
 	"github.com/tidings/tidings/web"
 )
 
@@ -18,7 +17,7 @@ const editorPassword = "correct horse battery"
 // MustEditor creates an editor and returns a client signed in as them.
 func (e *env) MustEditor(email string) *http.Client {
 	e.t.Helper()
-	if err := web.CreateEditor(context.Background(), e.db, email, editorPassword, e.clock.Now()); err != nil {
+	if _, err := e.eds.Create(context.Background(), email, editorPassword); err != nil {
 		e.t.Fatal(err)
 	}
 	c := e.client()
@@ -71,7 +70,7 @@ func TestEditor_SignIn(t *testing.T) {
 	})
 
 	t.Run("OK", func(t *testing.T) {
-		if err := web.CreateEditor(context.Background(), e.db, "ed@example.com", editorPassword, e.clock.Now()); err != nil {
+		if _, err := e.eds.Create(context.Background(), "ed@example.com", editorPassword); err != nil {
 			t.Fatal(err)
 		}
 		c := e.client()
@@ -116,7 +115,7 @@ func TestEditor_SignIn(t *testing.T) {
 	})
 
 	t.Run("ErrWrongPasswordAndLockout", func(t *testing.T) {
-		if err := web.CreateEditor(context.Background(), e.db, "lock@example.com", editorPassword, e.clock.Now()); err != nil {
+		if _, err := e.eds.Create(context.Background(), "lock@example.com", editorPassword); err != nil {
 			t.Fatal(err)
 		}
 		try := func(password string) (int, string) {
@@ -187,33 +186,5 @@ func TestEditor_CrossOrigin(t *testing.T) {
 	u := strings.TrimPrefix(e.links.Unsubscribe(e.subscriptionID("bo@example.com")), e.srv.URL)
 	if code, _ := e.do("POST", u, form, "List-Unsubscribe=One-Click", "Sec-Fetch-Site", "cross-site"); code != 200 {
 		t.Fatalf("cross-site one-click unsubscribe: got %d, want 200", code)
-	}
-}
-
-func TestCreateEditor(t *testing.T) {
-	t.Parallel()
-	e := MustStart(t, web.DefaultLimits)
-	ctx := context.Background()
-	if err := web.CreateEditor(ctx, e.db, "ed@example.com", editorPassword, e.clock.Now()); err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
-		email, password, code string
-	}{
-		{"ed@example.com", editorPassword, tidings.ECONFLICT},
-		{"ED@EXAMPLE.COM", editorPassword, tidings.ECONFLICT},
-		{"not-an-address", editorPassword, tidings.EINVALID},
-		{"new@example.com", "short", tidings.EINVALID},
-		{"new@example.com", strings.Repeat("x", 73), tidings.EINVALID},
-	} {
-		err := web.CreateEditor(ctx, e.db, tt.email, tt.password, e.clock.Now())
-		if got := tidings.ErrorCode(err); got != tt.code {
-			t.Errorf("CreateEditor(%q, %q): code %q (%v), want %q", tt.email, tt.password, got, err, tt.code)
-		}
-	}
-	var n int
-	e.db.Get(&n, `SELECT count(*) FROM editors`)
-	if n != 1 {
-		t.Fatalf("%d editors, want 1", n)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/tidings/tidings/campaigns"
+	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/internal/pgtest"
 	"github.com/tidings/tidings/subscribers"
 	"github.com/tidings/tidings/web"
@@ -34,6 +35,7 @@ type env struct {
 	db    *sqlx.DB
 	clock *clock
 	subs  *subscribers.Store
+	eds   *editors.Store
 	links *subscribers.Links
 	srv   *httptest.Server
 	web   *web.Server
@@ -48,9 +50,10 @@ func MustStart(t *testing.T, limits web.Limits) *env {
 	tokens := &subscribers.Tokens{Secret: []byte("0123456789abcdef0123456789abcdef")}
 	queue := &campaigns.Queue{Now: clk.Now}
 	subs := &subscribers.Store{DB: db, Now: clk.Now, Tokens: tokens, OnEvent: queue.OnEvent}
-	e := &env{t: t, db: db, clock: clk, subs: subs}
+	eds := &editors.Store{DB: db, Now: clk.Now}
+	e := &env{t: t, db: db, clock: clk, subs: subs, eds: eds}
 	s, err := web.NewServer(web.Config{
-		DB: db, Subscribers: subs, Campaigns: &campaigns.Store{DB: db, Now: clk.Now},
+		Subscribers: subs, Campaigns: &campaigns.Store{DB: db, Now: clk.Now}, Editors: eds,
 		Now: clk.Now, Limits: limits, Secret: tokens.Secret,
 	})
 	if err != nil {
@@ -70,7 +73,7 @@ func MustStart(t *testing.T, limits web.Limits) *env {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	e.token, err = web.CreateAPIToken(ctx, db, "test", clk.Now())
+	e.token, err = eds.CreateToken(ctx, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+
+	"github.com/tidings/tidings/editors"
 )
 
 // page is the data every page gets; Data holds what is particular to it.
@@ -18,7 +20,7 @@ type page struct {
 	Data  any
 
 	// Editor is the signed-in editor on editor pages, nil elsewhere.
-	Editor   *Editor
+	Editor   *editors.Editor
 	DevInbox bool
 	Path     string
 

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/tidings/tidings/campaigns"
+	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/internal/devmail"
 	"github.com/tidings/tidings/subscribers"
 	"github.com/tidings/tidings/templates"
@@ -49,11 +49,19 @@ var DefaultLimits = Limits{
 	MaxBody:            64 << 10,
 }
 
+// Pinger answers whether the database is reachable, for /healthz.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Config is what the web server needs.
 type Config struct {
-	DB          *sqlx.DB
 	Subscribers *subscribers.Store
 	Campaigns   *campaigns.Store
+	// Editors keeps editors, their sessions and the API tokens.
+	Editors *editors.Store
+	// Health is pinged by /healthz; nil means Editors.
+	Health Pinger
 	// Tester sends the test copies of broadcasts; nil where there is no SMTP relay.
 	Tester *campaigns.Tester
 	// Inbox is the development mail catcher, shown under /dev/inbox; nil in production.
@@ -77,9 +85,10 @@ type Config struct {
 
 // Server is the Tidings HTTP handler.
 type Server struct {
-	db          *sqlx.DB
 	subscribers *subscribers.Store
 	campaigns   *campaigns.Store
+	editors     *editors.Store
+	health      Pinger
 	tester      *campaigns.Tester
 	inbox       *devmail.Server
 	baseURL     string
@@ -102,9 +111,10 @@ type Server struct {
 // NewServer builds the router and parses the page templates.
 func NewServer(cfg Config) (*Server, error) {
 	s := &Server{
-		db:          cfg.DB,
 		subscribers: cfg.Subscribers,
 		campaigns:   cfg.Campaigns,
+		editors:     cfg.Editors,
+		health:      cfg.Health,
 		tester:      cfg.Tester,
 		inbox:       cfg.Inbox,
 		baseURL:     cfg.BaseURL,
@@ -117,6 +127,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
+	}
+	if s.health == nil && s.editors != nil {
+		s.health = s.editors
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -164,7 +177,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.db.PingContext(ctx); err != nil {
+	if err := s.health.Ping(ctx); err != nil {
 		s.logger.Error("health check failed", slog.Any("err", err))
 		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 		return

@@ -15,9 +15,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/internal/devmail"
 	"github.com/tidings/tidings/internal/pgtest"
-	"github.com/tidings/tidings/web"
 )
 
 // program is the real program, started on port 0 with a throwaway database
@@ -44,7 +44,7 @@ func startProgram(t *testing.T) *program {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := web.CreateEditor(context.Background(), db, testEditor, testPassword, time.Now()); err != nil {
+	if _, err := (&editors.Store{DB: db}).Create(context.Background(), testEditor, testPassword); err != nil {
 		t.Fatal(err)
 	}
 	cfg := config{

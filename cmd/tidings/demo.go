@@ -11,7 +11,6 @@ import (
 	"github.com/tidings/tidings"
 	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/subscribers"
-	"github.com/tidings/tidings/web"
 )
 
 //go:embed demo/*.md
@@ -93,7 +92,7 @@ func (a *app) seedDemo(ctx context.Context, w io.Writer) error {
 
 // printDevToken makes an API token for trying the API in development.
 func (a *app) printDevToken(ctx context.Context, w io.Writer) error {
-	token, err := web.CreateAPIToken(ctx, a.db, "dev (tidings serve --dev)", a.now())
+	token, err := a.editors.CreateToken(ctx, "dev (tidings serve --dev)")
 	if err != nil {
 		return err
 	}

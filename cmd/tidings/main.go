@@ -21,8 +21,8 @@ import (
 	_ "github.com/lib/pq"
 
 	"github.com/tidings/tidings"
+	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/migrations"
-	"github.com/tidings/tidings/web"
 )
 
 func main() {
@@ -169,7 +169,7 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 	if err := migrations.Up(ctx, db.DB); err != nil {
 		return err
 	}
-	token, err := web.CreateAPIToken(ctx, db, *name, time.Now())
+	token, err := (&editors.Store{DB: db}).CreateToken(ctx, *name)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/delivery"
+	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/internal/devmail"
 	"github.com/tidings/tidings/migrations"
 	"github.com/tidings/tidings/subscribers"
@@ -66,6 +67,7 @@ type app struct {
 	inbox       *devmail.Server
 	subscribers *subscribers.Store
 	campaigns   *campaigns.Store
+	editors     *editors.Store
 	scheduler   *campaigns.Scheduler
 	dispatcher  *campaigns.Dispatcher
 	web         *web.Server
@@ -107,6 +109,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 	queue := &campaigns.Queue{Now: now}
 	a.subscribers = &subscribers.Store{DB: db, Now: now, Tokens: tokens, OnEvent: queue.OnEvent}
 	a.campaigns = &campaigns.Store{DB: db, Now: now}
+	a.editors = &editors.Store{DB: db, Now: now}
 
 	// The editors' test sends go straight to the relay, in every role that serves the web.
 	var sendTest func(context.Context, string, *templates.Message, *subscribers.List) error
@@ -129,7 +132,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 	}
 
 	a.web, err = web.NewServer(web.Config{
-		DB: db, Subscribers: a.subscribers, Campaigns: a.campaigns, Inbox: a.inbox,
+		Subscribers: a.subscribers, Campaigns: a.campaigns, Editors: a.editors, Inbox: a.inbox,
 		BaseURL: baseURL, Secret: []byte(cfg.Secret), ConfirmTTL: confirmTTL,
 		Logger: logger, Now: now, SendTest: sendTest, Tester: tester,
 	})

@@ -8,12 +8,11 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"golang.org/x/term"
 
+	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/migrations"
-	"github.com/tidings/tidings/web"
 )
 
 func runUserAdd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -43,7 +42,7 @@ func runUserAdd(ctx context.Context, args []string, getenv func(string) string, 
 	if err := migrations.Up(ctx, db.DB); err != nil {
 		return err
 	}
-	if err := web.CreateEditor(ctx, db, *email, password, time.Now()); err != nil {
+	if _, err := (&editors.Store{DB: db}).Create(ctx, *email, password); err != nil {
 		return errors.New(tidingsMessage(err))
 	}
 	fmt.Fprintf(stdout, "Editor %s can now sign in at /editor/login.\n", strings.TrimSpace(*email))
