@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/tidings/tidings"
+
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -72,7 +74,7 @@ func (s *Server) handleAPIListUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	slug := mux.Vars(r)["list"]
 	if in.Slug != nil && *in.Slug != slug {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "A list's slug cannot be changed: it is in every form and link."})
+		s.jsonError(w, r, tidings.Errorf(tidings.EINVALID, "A list's slug cannot be changed: it is in every form and link."))
 		return
 	}
 	if in.WelcomeSubject != nil || in.WelcomeBody != nil {

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/tidings/tidings"
+
 	"net/http"
 	"slices"
 	"sort"
@@ -26,7 +28,7 @@ func (s *Server) handleInboxMessage(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.Atoi(mux.Vars(r)["id"])
 	m, ok := s.inbox.Message(id)
 	if !ok {
-		s.message(w, r, http.StatusNotFound, "Message not found", "The dev inbox keeps the most recent messages only.")
+		s.fail(w, r, tidings.Errorf(tidings.ENOTFOUND, "Message not found: the dev inbox keeps the most recent messages only."))
 		return
 	}
 	var hs []header
@@ -45,7 +47,7 @@ func (s *Server) handleInboxHTML(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.Atoi(mux.Vars(r)["id"])
 	m, ok := s.inbox.Message(id)
 	if !ok {
-		http.NotFound(w, r)
+		s.fail(w, r, tidings.Errorf(tidings.ENOTFOUND, "Message not found: the dev inbox keeps the most recent messages only."))
 		return
 	}
 	writeSandboxed(w, m.HTML)

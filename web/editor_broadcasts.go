@@ -328,16 +328,7 @@ func (s *Server) editorBroadcast(w http.ResponseWriter, r *http.Request) (*campa
 			return b, true
 		}
 	}
-	s.logError(r, err)
-	p := s.editorPage(r, "Not found", nil)
-	p.Lines = []string{"Please try again in a moment."}
-	if tidings.ErrorCode(err) == tidings.ENOTFOUND {
-		p.Lines = []string{tidings.ErrorMessage(err)}
-	} else {
-		p.Title = "Something went wrong"
-	}
-	p.Link = &pageLink{URL: s.url("editor-broadcasts"), Text: "Back to the broadcasts"}
-	s.render(w, r, errorStatus(err), "message", p)
+	s.fail(w, r, err, pageLink{URL: s.url("editor-broadcasts"), Text: "Back to the broadcasts"})
 	return nil, false
 }
 
@@ -355,7 +346,8 @@ func (s *Server) handleEditorBroadcastEdit(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	if !editable(b.Status) {
-		s.renderBroadcast(w, r, http.StatusConflict, b, broadcastPage{Error: tidings.ErrorMessage(notEditable(b))})
+		err := notEditable(b)
+		s.renderBroadcast(w, r, errorStatus(err), b, broadcastPage{Error: tidings.ErrorMessage(err)})
 		return
 	}
 	s.renderBroadcastCompose(w, r, http.StatusOK, broadcastCompose{B: b, Form: broadcastFormOf(b)})
@@ -369,7 +361,8 @@ func (s *Server) handleEditorBroadcastUpdate(w http.ResponseWriter, r *http.Requ
 		return
 	}
 	if !editable(b.Status) {
-		s.renderBroadcast(w, r, http.StatusConflict, b, broadcastPage{Error: tidings.ErrorMessage(notEditable(b))})
+		err := notEditable(b)
+		s.renderBroadcast(w, r, errorStatus(err), b, broadcastPage{Error: tidings.ErrorMessage(err)})
 		return
 	}
 	d := broadcastCompose{B: b}
@@ -395,7 +388,7 @@ func (s *Server) handleEditorBroadcastUpdate(w http.ResponseWriter, r *http.Requ
 	if tidings.ErrorCode(err) == tidings.ECONFLICT {
 		// It started while the editor was writing: show where it is now.
 		if now, lerr := s.campaigns.BroadcastByID(ctx, b.ID); lerr == nil {
-			s.renderBroadcast(w, r, http.StatusConflict, now, broadcastPage{Error: tidings.ErrorMessage(err)})
+			s.renderBroadcast(w, r, errorStatus(err), now, broadcastPage{Error: tidings.ErrorMessage(err)})
 			return
 		}
 	}
@@ -414,22 +407,20 @@ func (s *Server) handleEditorBroadcastUpdate(w http.ResponseWriter, r *http.Requ
 // line 3: unexpected end of template...").
 func (s *Server) handleEditorBroadcastPreview(w http.ResponseWriter, r *http.Request) {
 	if err := s.parseForm(w, r); err != nil {
-		http.Error(w, tidings.ErrorMessage(err), errorStatus(err))
+		s.previewError(w, r, err)
 		return
 	}
 	f := readBroadcastForm(r)
 	l, err := s.formList(r.Context(), f.List)
 	if err != nil {
-		s.logError(r, err)
-		http.Error(w, tidings.ErrorMessage(err), errorStatus(err))
+		s.previewError(w, r, err)
 		return
 	}
 	html := emptyPreview
 	if strings.TrimSpace(f.Body) != "" || strings.TrimSpace(f.Subject) != "" {
 		msg, err := s.renderBroadcastSample(r, l, f)
 		if err != nil {
-			s.logError(r, err)
-			http.Error(w, tidings.ErrorMessage(err), errorStatus(err))
+			s.previewError(w, r, err)
 			return
 		}
 		html = msg.HTML

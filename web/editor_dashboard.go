@@ -55,10 +55,9 @@ func (s *Server) editorPage(r *http.Request, title string, data any) page {
 	return p
 }
 
-// editorError shows an error page inside the editor.
+// editorError answers an error of an editor page (fail).
 func (s *Server) editorError(w http.ResponseWriter, r *http.Request, err error) {
-	s.logError(r, err)
-	s.message(w, r, errorStatus(err), "Something went wrong", "Please try again in a moment.")
+	s.fail(w, r, err)
 }
 
 // activityChart draws sign-ups, confirmations and unsubscribes per week as

@@ -204,20 +204,10 @@ func (s *Server) editorList(w http.ResponseWriter, r *http.Request) (*subscriber
 	return l, true
 }
 
-// editorFail shows an error page inside the editor: the message of a
-// not-found or forbidden error, a generic one otherwise.
+// editorFail answers an error of the lists' pages (fail), with a link back
+// to the lists.
 func (s *Server) editorFail(w http.ResponseWriter, r *http.Request, err error) {
-	s.logError(r, err)
-	p := s.editorPage(r, "Something went wrong", nil)
-	p.Lines = []string{"Please try again in a moment."}
-	switch tidings.ErrorCode(err) {
-	case tidings.ENOTFOUND:
-		p.Title, p.Lines = "Not found", []string{tidings.ErrorMessage(err)}
-	case tidings.EINVALID, tidings.ECONFLICT, tidings.EFORBIDDEN:
-		p.Title, p.Lines = "That did not work", []string{tidings.ErrorMessage(err)}
-	}
-	p.Link = &pageLink{URL: s.url("editor-lists"), Text: "Back to the lists"}
-	s.render(w, r, errorStatus(err), "message", p)
+	s.fail(w, r, err, pageLink{URL: s.url("editor-lists"), Text: "Back to the lists"})
 }
 
 // handleEditorListEdit shows a list's settings, bonus emails and sign-up form.

@@ -96,14 +96,13 @@ func (s *Server) handleEditorPreview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.parseForm(w, r); err != nil {
-		http.Error(w, tidings.ErrorMessage(err), errorStatus(err))
+		s.previewError(w, r, err)
 		return
 	}
 	f := readContentForm(r)
 	msg, err := s.renderSample(r, l, f, "")
 	if err != nil {
-		s.logError(r, err)
-		http.Error(w, tidings.ErrorMessage(err), errorStatus(err))
+		s.previewError(w, r, err)
 		return
 	}
 	// Should the document ever be opened on its own, it runs sandboxed, like

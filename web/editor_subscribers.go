@@ -109,9 +109,6 @@ func (s *Server) handleEditorSubscriberIndex(w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		s.logError(r, err)
 		status, d.Error = errorStatus(err), tidings.ErrorMessage(err)
-		if status == http.StatusInternalServerError {
-			d.Error = "Something went wrong. Please try again in a moment."
-		}
 		d.Rows = nil
 	}
 	base := s.url("editor-subscribers")
@@ -220,16 +217,10 @@ func (s *Server) renderSubscriber(w http.ResponseWriter, r *http.Request, id int
 	s.render(w, r, status, "editor_subscriber", s.editorPage(r, sub.Email, d))
 }
 
-// subscriberFail shows the not-found page for ENOTFOUND, else the error page.
+// subscriberFail answers an error of a subscriber page (fail), with a link
+// back to the subscribers.
 func (s *Server) subscriberFail(w http.ResponseWriter, r *http.Request, err error) {
-	if tidings.ErrorCode(err) == tidings.ENOTFOUND {
-		p := s.editorPage(r, "Not found", nil)
-		p.Lines = []string{tidings.ErrorMessage(err)}
-		p.Link = &pageLink{URL: s.url("editor-subscribers"), Text: "Back to the subscribers"}
-		s.render(w, r, http.StatusNotFound, "message", p)
-		return
-	}
-	s.editorError(w, r, err)
+	s.fail(w, r, err, pageLink{URL: s.url("editor-subscribers"), Text: "Back to the subscribers"})
 }
 
 // subscriberID reads the subscriber id from the path.
@@ -249,12 +240,8 @@ func (s *Server) handleEditorSubscriberShow(w http.ResponseWriter, r *http.Reque
 // of an action; nothing was changed.
 func (s *Server) subscriberActionFailed(w http.ResponseWriter, r *http.Request, id int64, err error, d subscriberPage) {
 	s.logError(r, err)
-	status := errorStatus(err)
 	d.Error = tidings.ErrorMessage(err)
-	if status == http.StatusInternalServerError {
-		d.Error = "Something went wrong. Please try again in a moment."
-	}
-	s.renderSubscriber(w, r, id, status, d)
+	s.renderSubscriber(w, r, id, errorStatus(err), d)
 }
 
 // editorChange is the change an action form asks for, made by the signed-in editor.

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gorilla/mux"
+
 	"github.com/tidings/tidings"
 )
 
@@ -72,30 +74,100 @@ func audienceOf(r *http.Request) audience {
 }
 
 // fail answers err to r's audience with the status of its code: JSON for
-// scripts, a page in the editor for editors, a plain page for readers.
-// Internal errors are logged and shown as "Something went wrong."
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+// scripts, a page in the editor for editors, a plain page for readers. The
+// message says what went wrong (a not-found names what was not found);
+// internal errors are logged and shown as "Something went wrong". A page
+// links back when given where to.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, back ...pageLink) {
 	s.logError(r, err)
-	status, msg := errorStatus(err), tidings.ErrorMessage(err)
-	title := titles[tidings.ErrorCode(err)]
-	switch audienceOf(r) {
-	case forScripts:
+	code := tidings.ErrorCode(err)
+	status, msg := statusOf(code), tidings.ErrorMessage(err)
+	aud := audienceOf(r)
+	if aud == forScripts {
 		writeJSON(w, status, map[string]string{"error": msg})
-	case forEditors:
-		p := s.editorPage(r, title, nil)
-		p.Lines = []string{msg}
-		s.render(w, r, status, "message", p)
-	default:
-		s.message(w, r, status, title, msg)
+		return
 	}
+	if code == tidings.EINTERNAL {
+		msg = "Please try again in a moment."
+	}
+	p := s.newPage(titles[code], nil)
+	if aud == forEditors {
+		p = s.editorPage(r, titles[code], nil)
+	}
+	p.Lines = []string{msg}
+	if len(back) > 0 {
+		p.Link = &back[0]
+	}
+	s.render(w, r, status, "message", p)
 }
 
 // errorStatus returns the HTTP status for err's code.
 func errorStatus(err error) int {
-	if st, ok := codes[tidings.ErrorCode(err)]; ok {
+	return statusOf(tidings.ErrorCode(err))
+}
+
+// statusOf returns the HTTP status for an error code.
+func statusOf(code string) int {
+	if st, ok := codes[code]; ok {
 		return st
 	}
 	return http.StatusInternalServerError
+}
+
+// previewError answers a preview that could not be rendered with the reason
+// as plain text, which the editor's script shows beside the form (for
+// example "body line 3: unexpected end of template").
+func (s *Server) previewError(w http.ResponseWriter, r *http.Request, err error) {
+	s.logError(r, err)
+	http.Error(w, tidings.ErrorMessage(err), errorStatus(err))
+}
+
+// handleNotFound answers a path no route matches, in its audience's form.
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		s.handleAPINotFound(w, r)
+		return
+	}
+	s.message(w, r, http.StatusNotFound, "Page not found", "There is nothing at this address.")
+}
+
+// handleMethodNotAllowed answers a method a route does not take.
+func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		s.handleAPIMethodNotAllowed(w, r)
+		return
+	}
+	s.message(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This page does not accept "+r.Method+" requests.")
+}
+
+// handleAPINotFound answers an API path no route matches, or a method that
+// the path does not take.
+func (s *Server) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
+	// gorilla/mux reports a wrong method as "not found" when a longer route
+	// follows on a subrouter, so look for the path under another method.
+	for _, m := range []string{"GET", "POST", "PATCH", "DELETE"} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if s.router.Match(probe, &match) && match.MatchErr == nil {
+			s.handleAPIMethodNotAllowed(w, r)
+			return
+		}
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "No such API route: " + r.Method + " " + r.URL.Path})
+}
+
+func (s *Server) handleAPIMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "This route does not accept " + r.Method + "."})
+}
+
+// renderFailed answers a page whose template failed; nothing of it was sent.
+func (s *Server) renderFailed(w http.ResponseWriter, r *http.Request, err error) {
+	s.logError(r, err)
+	http.Error(w, "Something went wrong.", http.StatusInternalServerError)
 }
 
 // logError logs internal errors once, here at the edge; other codes are the

@@ -67,8 +67,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
-		s.logError(r, err)
-		http.Error(w, "Something went wrong.", http.StatusInternalServerError)
+		s.renderFailed(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -81,20 +80,4 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, tit
 	p := s.newPage(title, nil)
 	p.Lines = lines
 	s.render(w, r, status, "message", p)
-}
-
-func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/api/") {
-		s.handleAPINotFound(w, r)
-		return
-	}
-	s.message(w, r, http.StatusNotFound, "Page not found", "There is nothing at this address.")
-}
-
-func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/api/") {
-		s.handleAPIMethodNotAllowed(w, r)
-		return
-	}
-	s.message(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This page does not accept "+r.Method+" requests.")
 }

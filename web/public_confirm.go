@@ -79,7 +79,9 @@ func (s *Server) confirmError(w http.ResponseWriter, r *http.Request, err error)
 		s.message(w, r, st, "This link has expired",
 			"Confirmation links work for 7 days. Sign up again on the form and we will send you a new one.")
 	case tidings.EINVALID:
-		s.message(w, r, http.StatusBadRequest, "This link is not valid",
+		// A link that does not verify is a bad request (400), not input
+		// a person typed wrong.
+		s.message(w, r, statusOf(tidings.EMALFORMED), "This link is not valid",
 			"Make sure you opened the whole link from the email. If it still does not work, sign up again on the form.")
 	case tidings.ENOTFOUND:
 		s.message(w, r, st, "Subscription not found",

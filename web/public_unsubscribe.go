@@ -55,14 +55,15 @@ func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) unsubscribeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.logError(r, err)
+	st := errorStatus(err)
 	switch tidings.ErrorCode(err) {
 	case tidings.EINVALID:
-		s.message(w, r, http.StatusBadRequest, "This link is not valid",
+		s.message(w, r, statusOf(tidings.EMALFORMED), "This link is not valid",
 			"Make sure you opened the whole link from the email. Every email we send has a working unsubscribe link at the bottom.")
 	case tidings.ENOTFOUND:
-		s.message(w, r, http.StatusNotFound, "Subscription not found",
+		s.message(w, r, st, "Subscription not found",
 			"This subscription no longer exists, so no more emails will be sent for it.")
 	default:
-		s.message(w, r, errorStatus(err), "Something went wrong", "Please try again in a moment.")
+		s.message(w, r, st, "Something went wrong", "Please try again in a moment.")
 	}
 }
