@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/tidings/tidings"
 	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/internal/devmail"
@@ -162,7 +163,7 @@ func NewServer(cfg Config) (*Server, error) {
 	cop.AddInsecureBypassPattern("POST /subscribe/{list}")
 	cop.AddInsecureBypassPattern("POST /unsubscribe/{token}")
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.message(w, r, http.StatusForbidden, "Request refused", "This request came from another site, so it was refused. Go back to the page and try again.")
+		s.fail(w, r, tidings.Errorf(tidings.EFORBIDDEN, "This request came from another site, so it was refused. Go back to the page and try again."))
 	}))
 	s.handler = securityHeaders(cop.Handler(s.checkText(s.router)))
 	return s, nil
@@ -179,7 +180,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.health.Ping(ctx); err != nil {
 		s.logger.Error("health check failed", slog.Any("err", err))
-		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		s.fail(w, r, tidings.Errorf(tidings.EUNAVAILABLE, "The database does not answer."))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
