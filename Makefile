@@ -1,7 +1,7 @@
 # The two commands: `make run` and `make test`. See README.md.
 DATABASE_URL ?= postgres://tidings:tidings@127.0.0.1:5432/tidings?sslmode=disable
 
-.PHONY: run test build check tidy postgres chromium
+.PHONY: run test build check tidy postgres chromium fuzz
 
 build:
 	go build -o bin/tidings ./cmd/tidings
@@ -27,6 +27,21 @@ check: tidy
 
 test: postgres chromium check
 	go test -race -count=1 ./...
+
+# make fuzz runs every fuzz target for FUZZTIME each, one after the other:
+# go test fuzzes one target per invocation. `make test` runs only their
+# seeds (testdata/fuzz/FuzzXxx). A failure leaves the input that found it in
+# the package's testdata/fuzz/FuzzXxx/; commit it with the fix.
+FUZZTIME ?= 30s
+FUZZFLAGS ?=
+
+fuzz:
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for fn in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | cut -c6- | sort); do \
+	    echo "== $$dir $$fn ($(FUZZTIME))"; \
+	    go test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$dir; \
+	  done; \
+	done
 
 # make bench N=100000: one broadcast to N subscribers through a real worker
 # process and an SMTP sink in another process, against raw go-mail.

@@ -3,12 +3,10 @@ package subscribers
 import (
 	"cmp"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -16,10 +14,6 @@ import (
 
 	"github.com/tidings/tidings"
 )
-
-// MaxImportRejections is the most rejections an ImportReport lists; Rejected
-// counts them all.
-const MaxImportRejections = 1000
 
 // ImportReport is what Import did, row by row of the CSV.
 type ImportReport struct {
@@ -37,6 +31,9 @@ type ImportReport struct {
 	Rejections []ImportRejection `json:"rejections"` // the first MaxImportRejections, by line
 	// RejectionsTruncated says Rejections lists only some of them.
 	RejectionsTruncated bool `json:"rejections_truncated,omitempty"`
+	// Stopped, when set, says where the import stopped reading the file
+	// and why: the rows after it were not read (see MaxImportRows).
+	Stopped *ImportStop `json:"stopped,omitempty"`
 }
 
 // ImportRejection is one row Import refused.
@@ -44,19 +41,6 @@ type ImportRejection struct {
 	Line   int    `json:"line"`  // the physical line of the CSV where the row starts; the header is line 1
 	Email  string `json:"email"` // as given, at most 254 characters
 	Reason string `json:"reason"`
-}
-
-// importColumns are the columns an import's header may name.
-var importColumns = []string{"email", "name", "timezone", "tags"}
-
-// importRow is a valid row, normalised, ready for the staging table.
-type importRow struct {
-	line     int
-	email    string
-	key      string // EmailKey(email)
-	name     string
-	timezone string
-	tags     []string
 }
 
 // Import reads a CSV of subscribers and subscribes them to the list with
@@ -81,271 +65,108 @@ type importRow struct {
 // and reported with its line, and the other rows are imported. Rows whose
 // cells are all blank are ignored.
 //
-// The report lists the first MaxImportRejections rejections.
+// The work is bounded whatever the file: the report lists the first
+// MaxImportRejections rejections (and counts them all), and the import reads
+// at most MaxImportRows rows; at the next one it stops, imports the rows
+// before it and says in the report's Stopped where and why.
 //
 // A file that is not well-formed CSV (bad quoting, a row with more or fewer
-// fields than the header) or whose header is missing, lacks email or names an
-// unknown column is refused whole with EINVALID naming the line or columns;
-// nothing is stored. It returns ENOTFOUND for an unknown list. An error
-// reading r is returned wrapped, so the caller can recognise it.
+// fields than the header, a row over 64 KiB) or whose header is missing,
+// lacks email or names an unknown column is refused whole with EINVALID
+// naming the line or columns; nothing is stored. It returns ENOTFOUND for an
+// unknown list. An error reading r is returned wrapped, so the caller can
+// recognise it; nothing is stored then either.
 //
-// Everything happens in one transaction, set-based: the rows are checked in
-// Go, copied into a temporary table with COPY, and merged with a handful of
-// INSERT ... SELECT and UPDATE ... FROM statements, so 100,000 rows take
-// seconds. Existing subscribers are locked first, in id order, as every
-// other change of a subscriber does. Should someone sign up an address of the
-// file between the planning and the writing, the transaction is run again
-// (three times at most; then ECONFLICT, and nothing is imported).
+// Everything happens in one transaction, set-based: r is read as a stream,
+// each row checked in Go, and the valid ones copied with COPY a batch at a
+// time into a temporary table, which a handful of INSERT ... SELECT and
+// UPDATE ... FROM statements then merges, so 100,000 rows take seconds and
+// memory does not grow with the file. Existing subscribers are locked first,
+// in id order, as every other change of a subscriber does. Should someone
+// sign up an address of the file between the planning and the writing, the
+// merge is run again from a savepoint (three times at most; then ECONFLICT,
+// and nothing is imported).
 func (s *Store) Import(ctx context.Context, listSlug string, r io.Reader, m Meta) (*ImportReport, error) {
-	if _, err := listBySlug(ctx, s.DB, listSlug); err != nil {
-		return nil, wrap("import", err)
-	}
-	rows, rep, err := parseImport(r)
-	if err != nil {
-		return nil, wrap("import", err)
-	}
 	m = cleanMeta(m)
 	if m.Form == "" {
 		m.Form = "import"
 	}
-	if len(rows) == 0 {
-		return rep, nil
-	}
-
-	if err := s.importTx(ctx, listSlug, rows, rep, m); err != nil {
+	rep, err := s.importTx(ctx, listSlug, r, m, MaxImportRows)
+	if err != nil {
 		return nil, wrap("import", err)
 	}
 	return rep, nil
 }
 
-// parseImport reads and checks the whole CSV before anything is stored. It
-// returns the valid rows and a report holding the rejected ones.
-func parseImport(r io.Reader) ([]importRow, *ImportReport, error) {
-	cr := csv.NewReader(r)
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, nil, tidings.Errorf(tidings.EINVALID, "The file is empty. Its first line must be a header row naming the columns: email, and optionally name, timezone and tags.")
-	} else if err != nil {
-		return nil, nil, malformedCSV(err)
-	}
-	headerLine, _ := cr.FieldPos(0) // 1, unless blank lines come first
-	col, err := importHeader(header, headerLine)
-	if err != nil {
-		return nil, nil, err
-	}
-	width := len(header)
-
-	rep := &ImportReport{Rejections: []ImportRejection{}}
-	reject := func(line int, email, reason string) {
-		rep.Rejected++
-		if len(rep.Rejections) < MaxImportRejections {
-			email = truncateRunes(strings.ToValidUTF8(strings.TrimSpace(email), "\ufffd"), maxEmailLen)
-			rep.Rejections = append(rep.Rejections, ImportRejection{Line: line, Email: email, Reason: reason})
-		} else {
-			rep.RejectionsTruncated = true
-		}
-	}
-	var rows []importRow
-	seen := make(map[string]int)    // EmailKey -> line of its row
-	zones := make(map[string]error) // time zones checked already
-	cell := func(rec []string, name string) string {
-		if i, ok := col[name]; ok {
-			return rec[i]
-		}
-		return ""
-	}
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
-				return nil, nil, tidings.Errorf(tidings.EINVALID, "The CSV is malformed at line %d: the row has %s, the header has %d. Nothing was imported.", pe.StartLine, fieldCount(len(rec)), width)
-			}
-			return nil, nil, malformedCSV(err)
-		}
-		line, _ := cr.FieldPos(0)
-		if blankRecord(rec) {
-			continue
-		}
-		raw := cell(rec, "email")
-		email, err := NormalizeEmail(raw)
-		if err != nil {
-			reject(line, raw, tidings.ErrorMessage(err))
-			continue
-		}
-		name, err := ValidateName(cell(rec, "name"))
-		if err != nil {
-			reject(line, raw, tidings.ErrorMessage(err))
-			continue
-		}
-		tz := strings.TrimSpace(cell(rec, "timezone"))
-		if tz != "" {
-			zerr, ok := zones[tz]
-			if !ok {
-				zerr = ValidateTimezone(tz)
-				zones[tz] = zerr
-			}
-			if zerr != nil {
-				reject(line, raw, tidings.ErrorMessage(zerr))
-				continue
-			}
-		}
-		tags, err := NormalizeTags(splitTagCell(cell(rec, "tags")))
-		if err != nil {
-			reject(line, raw, tidings.ErrorMessage(err))
-			continue
-		}
-		key := EmailKey(email)
-		if first, ok := seen[key]; ok {
-			reject(line, raw, fmt.Sprintf("This address is already on line %d.", first))
-			continue
-		}
-		seen[key] = line
-		rows = append(rows, importRow{line: line, email: email, key: key, name: name, timezone: tz, tags: tags})
-	}
-	return rows, rep, nil
-}
-
-// importHeader maps each column name of the header (trimmed, any case) to
-// its index. It returns EINVALID for an unknown or repeated column and for a
-// header without email.
-func importHeader(header []string, line int) (map[string]int, error) {
-	col := make(map[string]int, len(header))
-	var unknown []string
-	for i, h := range header {
-		if i == 0 {
-			h = strings.TrimPrefix(h, "\ufeff") // the byte order mark spreadsheets write
-		}
-		name := strings.ToLower(strings.TrimSpace(h))
-		switch {
-		case !slices.Contains(importColumns, name):
-			unknown = append(unknown, fmt.Sprintf("%q", truncateRunes(strings.ToValidUTF8(h, "\ufffd"), 40)))
-		case hasKey(col, name):
-			return nil, tidings.Errorf(tidings.EINVALID, "The header names the column %q twice.", name)
-		default:
-			col[name] = i
-		}
-	}
-	if len(unknown) > 0 {
-		if len(unknown) > 10 {
-			unknown = append(unknown[:10], "...")
-		}
-		return nil, tidings.Errorf(tidings.EINVALID, "The header row (line %d) has unknown columns: %s. The columns are email, name, timezone and tags. Nothing was imported.", line, strings.Join(unknown, ", "))
-	}
-	if !hasKey(col, "email") {
-		return nil, tidings.Errorf(tidings.EINVALID, "The header row (line %d) has no email column. The first line must name the columns: email, and optionally name, timezone and tags. Nothing was imported.", line)
-	}
-	return col, nil
-}
-
-func hasKey(m map[string]int, k string) bool {
-	_, ok := m[k]
-	return ok
-}
-
-// malformedCSV turns a CSV syntax error into EINVALID naming the line; any
-// other error (reading the input failed) is returned as it is.
-func malformedCSV(err error) error {
-	var pe *csv.ParseError
-	if !errors.As(err, &pe) {
-		return fmt.Errorf("read CSV: %w", err)
-	}
-	why := pe.Err.Error()
-	switch {
-	case errors.Is(pe.Err, csv.ErrQuote):
-		why = `a quoted field is not closed properly (a " is missing, or a stray one follows the closing quote)`
-	case errors.Is(pe.Err, csv.ErrBareQuote):
-		why = `a " appears in a field that is not quoted; quote the whole field and double each " inside it`
-	}
-	where := fmt.Sprintf("line %d", pe.Line)
-	if pe.StartLine != pe.Line {
-		where += fmt.Sprintf(" (in the row that starts on line %d)", pe.StartLine)
-	}
-	return tidings.Errorf(tidings.EINVALID, "The CSV is malformed at %s: %s. Nothing was imported.", where, why)
-}
-
-func fieldCount(n int) string {
-	if n == 1 {
-		return "1 field"
-	}
-	return fmt.Sprintf("%d fields", n)
-}
-
-// blankRecord reports whether every cell of rec is blank, as in the trailing
-// ",,," rows spreadsheets write.
-func blankRecord(rec []string) bool {
-	for _, c := range rec {
-		if strings.TrimSpace(c) != "" {
-			return false
-		}
-	}
-	return true
-}
-
-// splitTagCell splits a tags cell at ";" and "|", dropping blank pieces.
-func splitTagCell(s string) []string {
-	tags := strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == '|' })
-	return slices.DeleteFunc(tags, func(t string) bool { return strings.TrimSpace(t) == "" })
-}
-
 // errImportRace reports that an address of the file was signed up by
 // someone else between the planning and the writing of an import; the
-// transaction is then tried again from the start.
+// merge is then tried again from its savepoint.
 var errImportRace = errors.New("a subscriber changed during the import")
 
 // maxImportAttempts bounds the attempts of Import when it meets errImportRace.
 const maxImportAttempts = 3
 
-// importTx runs importRows in a transaction, again if it meets errImportRace.
-func (s *Store) importTx(ctx context.Context, slug string, rows []importRow, rep *ImportReport, m Meta) error {
-	for attempt := 1; ; attempt++ {
-		r := *rep
-		r.Rejections = slices.Clone(rep.Rejections)
-		err := s.importOnce(ctx, slug, rows, &r, m)
-		if err == nil {
-			*rep = r
-			return nil
-		}
-		if !errors.Is(err, errImportRace) {
-			return err
-		}
-		if attempt == maxImportAttempts {
-			return tidings.Errorf(tidings.ECONFLICT, "Some addresses in the file were changed by someone else during the import; nothing was imported. Please try again.")
-		}
-	}
-}
-
-func (s *Store) importOnce(ctx context.Context, slug string, rows []importRow, rep *ImportReport, m Meta) error {
+// importTx reads the file into the staging table and merges it, in one
+// transaction: a file that turns out malformed at its last line has stored
+// nothing. The merge alone is tried again when it meets errImportRace, from
+// a savepoint taken after the staging, since the file cannot be read twice.
+func (s *Store) importTx(ctx context.Context, slug string, r io.Reader, m Meta, maxRows int) (*ImportReport, error) {
 	tx, err := s.DB.BeginTxx(ctx, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tx.Rollback()
 	now := s.now()
-	if err := s.importRows(ctx, tx, slug, rows, rep, m, now); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// importRows merges the valid rows into the list, filling in rep.
-//
-// The rows are copied into import_rows; one statement then plans every row
-// into import_plan: its outcome (added, updated, skipped, rejected), its
-// subscriber and subscription, new ids drawn from their sequences, and
-// whether it gets an event. The writes are then one statement per table.
-func (s *Store) importRows(ctx context.Context, tx *sqlx.Tx, slug string, rows []importRow, rep *ImportReport, m Meta, now time.Time) error {
 	list, err := listBySlug(ctx, tx, slug)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Room for the sorts and hashes over the whole file in memory, for
-	// this transaction only.
+	ir, err := newImportReader(r, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	n, err := stageImport(ctx, tx, ir)
+	if err != nil {
+		return nil, err
+	}
+	rep := ir.rep
+	if n == 0 {
+		return rep, nil
+	}
+	for attempt := 1; ; attempt++ {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT import_merge`); err != nil {
+			return nil, err
+		}
+		try := *rep
+		try.Rejections = slices.Clone(rep.Rejections)
+		err := s.importRows(ctx, tx, list, &try, m, now)
+		if err == nil {
+			*rep = try
+			break
+		}
+		if !errors.Is(err, errImportRace) {
+			return nil, err
+		}
+		if attempt == maxImportAttempts {
+			return nil, tidings.Errorf(tidings.ECONFLICT, "Some addresses in the file were changed by someone else during the import; nothing was imported. Please try again.")
+		}
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT import_merge`); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// stageImport reads the valid rows of ir into the temporary table
+// import_rows, a batch at a time, and returns how many there were.
+func stageImport(ctx context.Context, tx *sqlx.Tx, ir *importReader) (int, error) {
+	// Room for the sorts and hashes of the merge in memory, for this
+	// transaction only.
 	if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
-		return err
+		return 0, err
 	}
 	const stage = `
 		CREATE TEMPORARY TABLE import_rows (
@@ -357,11 +178,42 @@ func (s *Store) importRows(ctx context.Context, tx *sqlx.Tx, slug string, rows [
 		    tags      text[] NOT NULL
 		) ON COMMIT DROP`
 	if _, err := tx.ExecContext(ctx, stage); err != nil {
-		return fmt.Errorf("staging table: %w", err)
+		return 0, fmt.Errorf("staging table: %w", err)
 	}
-	if err := copyImportRows(ctx, tx, rows); err != nil {
-		return err
+	batch := make([]importRow, 0, importBatch)
+	n := 0
+	for {
+		row, err := ir.next()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return 0, err
+		}
+		if batch = append(batch, row); len(batch) == importBatch {
+			if err := copyImportRows(ctx, tx, batch); err != nil {
+				return 0, err
+			}
+			n += len(batch)
+			batch = batch[:0]
+		}
 	}
+	if len(batch) > 0 {
+		if err := copyImportRows(ctx, tx, batch); err != nil {
+			return 0, err
+		}
+		n += len(batch)
+	}
+	return n, nil
+}
+
+// importRows merges the staged rows of import_rows into the list, filling
+// in rep.
+//
+// One statement plans every row
+// into import_plan: its outcome (added, updated, skipped, rejected), its
+// subscriber and subscription, new ids drawn from their sequences, and
+// whether it gets an event. The writes are then one statement per table.
+func (s *Store) importRows(ctx context.Context, tx *sqlx.Tx, list *List, rep *ImportReport, m Meta, now time.Time) error {
 	if err := runSteps(ctx, tx, []sqlStep{
 		// Every change of a subscriber's subscriptions locks the subscriber
 		// first, so the plan below reads statuses no one else can change
@@ -531,7 +383,19 @@ func copyImportRows(ctx context.Context, tx *sqlx.Tx, rows []importRow) error {
 // importEvents appends an EventImported for each row that subscribed or
 // confirmed someone, in one INSERT ... SELECT in the order of the file, then
 // calls OnEvent for each, inside the transaction as for every other change.
+// The events are read back a batch at a time, so a large file's events are
+// never all in memory.
 func (s *Store) importEvents(ctx context.Context, tx *sqlx.Tx, list *List, m Meta, now time.Time) error {
+	const stage = `
+		CREATE TEMPORARY TABLE import_events (
+		    id              bigint PRIMARY KEY,
+		    subscription_id bigint NOT NULL,
+		    subscriber_id   bigint NOT NULL,
+		    timezone        text NOT NULL
+		) ON COMMIT DROP`
+	if _, err := tx.ExecContext(ctx, stage); err != nil {
+		return fmt.Errorf("imported events table: %w", err)
+	}
 	// The time zone of the event is the subscriber's (as just imported, else
 	// as it was), else the list's.
 	const q = `
@@ -543,45 +407,55 @@ func (s *Store) importEvents(ctx context.Context, tx *sqlx.Tx, list *List, m Met
 		    ORDER BY line
 		    RETURNING id, subscription_id
 		)
-		SELECT a.id, a.subscription_id, p.subscriber_id, COALESCE(NULLIF(p.timezone, ''), p.old_timezone) AS timezone
+		INSERT INTO import_events (id, subscription_id, subscriber_id, timezone)
+		SELECT a.id, a.subscription_id, p.subscriber_id, COALESCE(NULLIF(p.timezone, ''), p.old_timezone)
 		FROM appended a
-		JOIN import_plan p ON p.subscription_id = a.subscription_id
-		ORDER BY a.id`
+		JOIN import_plan p ON p.subscription_id = a.subscription_id`
 	const reason = "imported from CSV"
-	rows, err := tx.QueryContext(ctx, q, list.ID, EventImported, now, m.IP, m.UserAgent, m.Form, reason)
-	if err != nil {
+	if _, err := tx.ExecContext(ctx, q, list.ID, EventImported, now, m.IP, m.UserAgent, m.Form, reason); err != nil {
 		return fmt.Errorf("append imported events: %w", err)
 	}
-	defer rows.Close()
-	var events []Event
-	for rows.Next() {
-		e := Event{
-			ListID: list.ID, Kind: EventImported, At: now,
-			IP: m.IP, UserAgent: m.UserAgent, Form: m.Form, Reason: reason,
-		}
-		if err := rows.Scan(&e.ID, &e.SubscriptionID, &e.SubscriberID, &e.Timezone); err != nil {
-			return fmt.Errorf("append imported events: %w", err)
-		}
-		if e.Timezone == "" {
-			e.Timezone = list.Timezone
-		}
-		events = append(events, e)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("append imported events: %w", err)
-	}
-	rows.Close()
 	if s.OnEvent == nil {
 		return nil
 	}
-	// The rows are read to the end first: OnEvent may run statements of its
-	// own on tx, which a connection cannot do while a result is open.
-	for _, e := range events {
-		if err := s.OnEvent(ctx, tx, e); err != nil {
-			return fmt.Errorf("on %s event: %w", e.Kind, err)
-		}
+	const batch = `
+		SELECT id, subscription_id, subscriber_id, timezone
+		FROM import_events
+		WHERE id > $1
+		ORDER BY id
+		LIMIT $2`
+	var rows []struct {
+		ID             int64  `db:"id"`
+		SubscriptionID int64  `db:"subscription_id"`
+		SubscriberID   int64  `db:"subscriber_id"`
+		Timezone       string `db:"timezone"`
 	}
-	return nil
+	for after := int64(0); ; {
+		// Each batch is read to the end first: OnEvent may run statements
+		// of its own on tx, which a connection cannot do while a result is
+		// open.
+		rows = rows[:0] // SelectContext appends
+		if err := tx.SelectContext(ctx, &rows, batch, after, importBatch); err != nil {
+			return fmt.Errorf("read imported events: %w", err)
+		}
+		for _, r := range rows {
+			e := Event{
+				ID: r.ID, SubscriptionID: r.SubscriptionID, SubscriberID: r.SubscriberID, ListID: list.ID,
+				Kind: EventImported, At: now, IP: m.IP, UserAgent: m.UserAgent, Form: m.Form, Reason: reason,
+				Timezone: r.Timezone,
+			}
+			if e.Timezone == "" {
+				e.Timezone = list.Timezone
+			}
+			if err := s.OnEvent(ctx, tx, e); err != nil {
+				return fmt.Errorf("on %s event: %w", e.Kind, err)
+			}
+		}
+		if len(rows) < importBatch {
+			return nil
+		}
+		after = rows[len(rows)-1].ID
+	}
 }
 
 // importTally counts the outcomes into rep and adds the rows rejected for

@@ -144,12 +144,14 @@ func (t *Tokens) verify(purpose, token string, now time.Time) (int64, int, error
 	if f[1] != purpose {
 		return 0, 0, invalid
 	}
+	// Each number in the one spelling Sign writes ("42", not "+42" or
+	// "042"), so a payload has one form as the token has.
 	id, err := strconv.ParseInt(f[2], 10, 64)
-	if err != nil || id <= 0 {
+	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != f[2] {
 		return 0, 0, invalid
 	}
 	exp, err := strconv.ParseInt(f[3], 10, 64)
-	if err != nil {
+	if err != nil || strconv.FormatInt(exp, 10) != f[3] {
 		return 0, 0, invalid
 	}
 	if exp != 0 && now.Unix() >= exp {

@@ -3,6 +3,7 @@ package templates
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"regexp"
@@ -136,8 +137,36 @@ type compiled struct {
 	t    *template.Template
 }
 
+// Bounds on the work of one template, so that what an editor saves renders in
+// bounded time and memory: text/template has no step limit of its own, and
+// {{range 1000000000}} or a recursive {{define}} would otherwise run for as
+// long as it likes while holding a request or a send.
+const (
+	maxOutput = 1 << 20 // bytes one execution may write
+	maxRange  = 100     // iterations of one {{range N}}
+)
+
+// errOutputTooLong is what outputLimit returns once maxOutput is written.
+var errOutputTooLong = errors.New("the template writes more than 1 MiB")
+
+// outputLimit is a writer that fails once n bytes would be exceeded.
+type outputLimit struct {
+	w io.Writer
+	n int
+}
+
+func (l *outputLimit) Write(p []byte) (int, error) {
+	if len(p) > l.n {
+		return 0, errOutputTooLong
+	}
+	l.n -= len(p)
+	return l.w.Write(p)
+}
+
 // compile parses src and refuses any field but those of data, wherever it
-// appears, including branches a given recipient would not reach.
+// appears, including branches a given recipient would not reach, as well as
+// {{define}} and {{block}} (which allow recursion) and any {{range}} but a
+// single, not nested one over a number up to maxRange.
 func compile(name, src string) (*compiled, error) {
 	t, err := template.New(name).Option("missingkey=error").Parse(src)
 	if err != nil {
@@ -147,7 +176,12 @@ func compile(name, src string) (*compiled, error) {
 		if tt.Tree == nil {
 			continue
 		}
-		if err := checkFields(tt.Tree, tt.Root); err != nil {
+		if tt.Name() != name {
+			loc, _ := tt.ErrorContext(tt.Root)
+			return nil, templateError(name, errors.New("template: "+loc+": {{define}} and {{block}} are not available in emails"))
+		}
+		w := fieldWalk{tree: tt.Tree}
+		if err := w.check(tt.Root); err != nil {
 			return nil, templateError(name, err)
 		}
 	}
@@ -157,10 +191,22 @@ func compile(name, src string) (*compiled, error) {
 // execute runs the template for d. Errors are EINVALID.
 func (c *compiled) execute(d data) (string, error) {
 	var b strings.Builder
-	if err := c.t.Execute(&b, d); err != nil {
-		return "", templateError(c.name, err)
+	if err := c.executeTo(&b, d); err != nil {
+		return "", err
 	}
 	return b.String(), nil
+}
+
+// executeTo runs the template for d into w, at most maxOutput bytes of it.
+// Errors are EINVALID.
+func (c *compiled) executeTo(w io.Writer, d data) error {
+	err := c.t.Execute(&outputLimit{w: w, n: maxOutput}, d)
+	if errors.Is(err, errOutputTooLong) {
+		return tidings.Errorf(tidings.EINVALID, "%s: %s; shorten it.", c.name, errOutputTooLong)
+	} else if err != nil {
+		return templateError(c.name, err)
+	}
+	return nil
 }
 
 // Check reports whether subject and body are templates Render can execute:
@@ -182,8 +228,8 @@ func Check(subject, body string) error {
 	}
 	for _, s := range samples {
 		for _, c := range []*compiled{p.subject, p.body} {
-			if err := c.t.Execute(io.Discard, newData(s.to)); err != nil {
-				e := templateError(c.name, err)
+			if err := c.executeTo(io.Discard, newData(s.to)); err != nil {
+				e := err.(*tidings.Error)
 				e.Message += s.note
 				return e
 			}
@@ -192,17 +238,23 @@ func Check(subject, body string) error {
 	return nil
 }
 
-// checkFields walks a parse tree and returns an error, located by
+// fieldWalk walks a parse tree and returns an error, located by
 // tree.ErrorContext, at the first field access that is not one of data's
-// fields. Every valid access is exactly one known field of ".", "$" or a
-// variable holding "."; anything else (.Foo, .Name.Foo, (.Name).Foo) would
-// fail at execution, but maybe only for some recipients.
-func checkFields(tree *parse.Tree, n parse.Node) error {
-	check := func(n parse.Node, idents []string) error {
+// fields, or the first {{range}} that could run long. Every valid access is
+// exactly one known field of ".", "$" or a variable holding "."; anything
+// else (.Foo, .Name.Foo, (.Name).Foo) would fail at execution, but maybe only
+// for some recipients.
+type fieldWalk struct {
+	tree    *parse.Tree
+	inRange bool
+}
+
+func (w *fieldWalk) check(n parse.Node) error {
+	field := func(n parse.Node, idents []string) error {
 		if len(idents) == 1 && known(idents[0]) {
 			return nil
 		}
-		loc, _ := tree.ErrorContext(n)
+		loc, _ := w.tree.ErrorContext(n)
 		return errors.New("template: " + loc + ": unknown field ." + strings.Join(idents, ".") +
 			"; use .FirstName, .Name, .Email, .UnsubscribeURL or .PreferencesURL")
 	}
@@ -212,53 +264,73 @@ func checkFields(tree *parse.Tree, n parse.Node) error {
 			return nil
 		}
 		for _, c := range n.Nodes {
-			if err := checkFields(tree, c); err != nil {
+			if err := w.check(c); err != nil {
 				return err
 			}
 		}
 	case *parse.ActionNode:
-		return checkFields(tree, n.Pipe)
+		return w.check(n.Pipe)
 	case *parse.PipeNode:
 		if n == nil {
 			return nil
 		}
 		for _, c := range n.Cmds {
-			if err := checkFields(tree, c); err != nil {
+			if err := w.check(c); err != nil {
 				return err
 			}
 		}
 	case *parse.CommandNode:
 		for _, c := range n.Args {
-			if err := checkFields(tree, c); err != nil {
+			if err := w.check(c); err != nil {
 				return err
 			}
 		}
 	case *parse.FieldNode:
-		return check(n, n.Ident)
+		return field(n, n.Ident)
 	case *parse.VariableNode:
 		if len(n.Ident) > 1 {
-			return check(n, n.Ident[1:])
+			return field(n, n.Ident[1:])
 		}
 	case *parse.ChainNode:
-		if err := checkFields(tree, n.Node); err != nil {
+		if err := w.check(n.Node); err != nil {
 			return err
 		}
-		return check(n, n.Field)
+		return field(n, n.Field)
 	case *parse.IfNode:
-		return checkBranch(tree, &n.BranchNode)
+		return w.branch(&n.BranchNode)
 	case *parse.RangeNode:
-		return checkBranch(tree, &n.BranchNode)
+		if err := w.rangeCount(n); err != nil {
+			return err
+		}
+		w.inRange = true
+		defer func() { w.inRange = false }()
+		return w.branch(&n.BranchNode)
 	case *parse.WithNode:
-		return checkBranch(tree, &n.BranchNode)
+		return w.branch(&n.BranchNode)
 	case *parse.TemplateNode:
-		return checkFields(tree, n.Pipe)
+		return w.check(n.Pipe)
 	}
 	return nil
 }
 
-func checkBranch(tree *parse.Tree, b *parse.BranchNode) error {
+// rangeCount allows a {{range}} only over a number from 0 to maxRange, and
+// not inside another, so no template loops more than maxRange times.
+func (w *fieldWalk) rangeCount(n *parse.RangeNode) error {
+	loc, _ := w.tree.ErrorContext(n)
+	if w.inRange {
+		return errors.New("template: " + loc + ": a {{range}} inside a {{range}} is not available in emails")
+	}
+	if len(n.Pipe.Cmds) == 1 && len(n.Pipe.Cmds[0].Args) == 1 {
+		if num, ok := n.Pipe.Cmds[0].Args[0].(*parse.NumberNode); ok && num.IsInt && num.Int64 >= 0 && num.Int64 <= maxRange {
+			return nil
+		}
+	}
+	return fmt.Errorf("template: %s: {{range}} takes a number from 0 to %d, as in {{range 3}}", loc, maxRange)
+}
+
+func (w *fieldWalk) branch(b *parse.BranchNode) error {
 	for _, c := range []parse.Node{b.Pipe, b.List, b.ElseList} {
-		if err := checkFields(tree, c); err != nil {
+		if err := w.check(c); err != nil {
 			return err
 		}
 	}

@@ -465,6 +465,14 @@ func TestCheck(t *testing.T) {
 			{"s", "x\n{{template \"other\"}}", `body line 2: {{template "other"}}: template "other" not defined`},
 			{"s", "{{slice .FirstName 0 1}}", "body line 1: {{slice .FirstName 0 1}}: error calling slice: "},
 			{"s", "{{index .Name 1 2}}", "body line 1: {{index .Name 1 2}}: error calling index: "},
+			// Templates that would run for ever or write without end.
+			{"s", "{{range 1000000000000}}{{end}}", "body line 1: {{range}} takes a number from 0 to 100"},
+			{"s", "{{range len .Name}}x{{end}}", "body line 1: {{range}} takes a number from 0 to 100"},
+			{"s", "{{$n := 5}}{{range $n}}x{{end}}", "body line 1: {{range}} takes a number from 0 to 100"},
+			{"s", "{{range 100}}\n{{range 100}}x{{end}}{{end}}", "body line 2: a {{range}} inside a {{range}}"},
+			{"s", `{{define "x"}}{{range 9}}{{template "x"}}{{end}}{{end}}{{template "x"}}`, "body line 1: {{define}} and {{block}} are not available"},
+			{"s", `{{block "x" .}}hi{{end}}`, "body line 1: {{define}} and {{block}} are not available"},
+			{`{{range 100}}{{printf "%01000000d" 1}}{{end}}`, "b", "subject: the template writes more than 1 MiB"},
 		} {
 			err := templates.Check(tt.subject, tt.body)
 			if code := tidings.ErrorCode(err); code != tidings.EINVALID {
