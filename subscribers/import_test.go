@@ -269,6 +269,41 @@ func TestStore_Import(t *testing.T) {
 		}
 	})
 
+	t.Run("RejectionsKept", func(t *testing.T) {
+		t.Parallel()
+		// The report lists the first MaxImportRejections rejections, in
+		// line order whichever check refused them, and counts them all.
+		e := newEnv(t)
+		e.MustCreateList(t, "news")
+		var b strings.Builder
+		b.WriteString("email,timezone\nfirst@b.com,\n")
+		const bad = subscribers.MaxImportRejections + 500
+		for i := range bad {
+			switch i % 3 {
+			case 0:
+				fmt.Fprintf(&b, "not-an-address-%d,\n", i)
+			case 1:
+				fmt.Fprintf(&b, "zone%d@b.com,Mars/Base%d\n", i, i)
+			default:
+				b.WriteString("FIRST@b.com,\n")
+			}
+		}
+		b.WriteString("last@b.com,\n")
+		rep := e.MustImport(t, "news", b.String())
+		if rep.Added != 2 || rep.Rejected != bad || len(rep.Rejections) != subscribers.MaxImportRejections || !rep.RejectionsTruncated || rep.Stopped != nil {
+			t.Fatalf("added %d, rejected %d, %d listed, truncated %v, stopped %+v; want 2, %d, %d, true, nil",
+				rep.Added, rep.Rejected, len(rep.Rejections), rep.RejectionsTruncated, rep.Stopped, bad, subscribers.MaxImportRejections)
+		}
+		for i, r := range rep.Rejections {
+			if r.Line != i+3 {
+				t.Fatalf("rejection %d is of line %d, want %d", i, r.Line, i+3)
+			}
+		}
+		if c := e.Counts(t); c.Subscribers != 2 {
+			t.Errorf("counts %+v, want the 2 good rows", c)
+		}
+	})
+
 	t.Run("TooManyTags", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
@@ -318,6 +353,9 @@ func TestStore_Import(t *testing.T) {
 			{"email,name\na@b.com,A\nb@b.com,B\nc@b.com\n", "line 4: the row has 1 field,"},
 			{"email,name\n" + strings.Repeat("z@b.com,Z\n", 3) + "\n\nw@b.com\n", "line 7"},
 			{"email,name\r\na@b.com,A\r\nb@b.com\r\n", "line 3: the row has 1 field,"},
+			// A row over 64 KiB, on one line or spread over many by a quoted cell.
+			{"email,name\na@b.com,A\nb@b.com," + strings.Repeat("n", 65<<10) + "\n", "The row that starts on line 3 is longer than 64 KiB"},
+			{"email,name\na@b.com,\"" + strings.Repeat("n\n", 33<<10) + "\"\n", "The row that starts on line 2 is longer than 64 KiB"},
 		} {
 			before := e.Counts(t)
 			rep, err := e.store.Import(ctx, "news", strings.NewReader(tt.csv), importMeta)

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"time"
@@ -11,7 +12,8 @@ import (
 	"github.com/tidings/tidings/subscribers"
 )
 
-// maxImportBody caps the CSV body of an import: 64 MiB, some 700,000 rows.
+// maxImportBody caps the CSV body of an import: 64 MiB. It bounds the
+// time an import takes; its memory does not grow with the body.
 const maxImportBody = 64 << 20
 
 // importReadTime is how long an import may take to upload, in place of the
@@ -23,7 +25,9 @@ const importReadTime = 10 * time.Minute
 // CSV itself, whatever its Content-Type says, except a multipart form. It
 // answers 200 with the counts of added, updated, skipped and rejected rows
 // and each rejection's line and reason; 422 for a malformed file, which
-// imports nothing; 413 for a body over 64 MiB; 404 for an unknown list.
+// imports nothing; 413 for a body over 64 MiB; 404 for an unknown list. A
+// file of more than subscribers.MaxImportRows rows is imported up to that
+// many, and the report's "stopped" gives the line it stopped at and why.
 func (s *Server) handleAPISubscriberImport(w http.ResponseWriter, r *http.Request) {
 	slug := r.URL.Query().Get("list")
 	if slug == "" {
@@ -51,6 +55,12 @@ func (s *Server) handleAPISubscriberImport(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		s.jsonError(w, r, err)
 		return
+	}
+	if rep.Stopped != nil {
+		// The client is still sending the rows the import did not read;
+		// taking them (at most maxImportBody, into nothing) lets it read
+		// the answer rather than a connection reset.
+		_, _ = io.Copy(io.Discard, body)
 	}
 	writeJSON(w, http.StatusOK, rep)
 }

@@ -3,6 +3,8 @@ package web_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -160,7 +162,8 @@ func TestAPI_Import(t *testing.T) {
 			{"?list=nope", "text/csv", "email\na@example.com\n", 404, "no list"},
 			{"", "text/csv", "email\na@example.com\n", 422, "?list=SLUG"},
 			{"?list=weekly", mw.FormDataContentType(), mp.String(), 422, "not as a form upload"},
-			{"?list=weekly", "text/csv", "email\n" + strings.Repeat("a", 64<<20), 413, "too large"},
+			{"?list=weekly", "text/csv", "email,name\n" + strings.Repeat("a@example.com,"+strings.Repeat("n", 1000)+"\n", 65<<10), 413, "too large"},
+			{"?list=weekly", "text/csv", "email\n" + strings.Repeat("a", 1<<20), 422, "The row that starts on line 2 is longer than 64 KiB"},
 		} {
 			before := e.counts()
 			code, body := e.importCSV(tt.query, tt.ct, tt.body)
@@ -327,4 +330,88 @@ func TestSubscribe_Tags(t *testing.T) {
 			t.Errorf("known's tags %q", got)
 		}
 	})
+}
+
+// csvRows is a CSV file made up as it is read, so a test can send a large
+// one without holding it: a header, then row(i) for i = 0, 1, ... until
+// size bytes (the last row may be cut short).
+type csvRows struct {
+	header string
+	row    func(i int) string
+	size   int
+	i      int
+	buf    []byte
+}
+
+func (c *csvRows) Read(p []byte) (int, error) {
+	if c.size <= 0 {
+		return 0, io.EOF
+	}
+	if c.buf == nil {
+		c.buf = []byte(c.header)
+	}
+	for len(c.buf) < len(p) {
+		c.buf = append(c.buf, c.row(c.i)...)
+		c.i++
+	}
+	n := min(len(p), c.size)
+	copy(p, c.buf[:n])
+	c.buf = c.buf[:copy(c.buf, c.buf[n:])]
+	c.size -= n
+	return n, nil
+}
+
+// invalidRows is size bytes of rows an import rejects, each different:
+// addresses that are not, and now and then a good address in a time zone
+// that is not.
+func invalidRows(size int) *csvRows {
+	return &csvRows{header: "email,name,timezone,tags\n", size: size, row: func(i int) string {
+		if i%50 == 1 {
+			return fmt.Sprintf("reader%d@example.com,Reader %d,Mars/Crater%d,\n", i, i, i)
+		}
+		return fmt.Sprintf("not-an-address-%d,Someone %d,,\n", i, i)
+	}}
+}
+
+// importStream posts the CSV read from body to the import route, as curl
+// --data-binary does with a file, and returns the status and report.
+func (e *env) importStream(query string, body io.Reader) (int, string) {
+	e.t.Helper()
+	return e.doReader("POST", "/api/v1/subscribers/import"+query, "text/csv", body, "Authorization", "Bearer "+e.token)
+}
+
+// TestAPI_ImportLarge: 50 MB of invalid rows through the API gives a report
+// that lists the first rejections, counts the rest, and says where the
+// import stopped and why; nothing is stored. BenchmarkAPI_ImportMemory
+// measures its memory.
+func TestAPI_ImportLarge(t *testing.T) {
+	t.Parallel()
+	e := MustStart(t, web.DefaultLimits)
+	before := e.counts()
+	code, body := e.importStream("?list=weekly", invalidRows(50<<20))
+	var rep struct {
+		importReport
+		RejectionsTruncated bool `json:"rejections_truncated"`
+		Stopped             *struct {
+			Line   int
+			Reason string
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &rep); code != http.StatusOK || err != nil {
+		t.Fatalf("got %d %.500s (%v)", code, body, err)
+	}
+	if rep.Rejected != subscribers.MaxImportRows || len(rep.Rejections) != subscribers.MaxImportRejections || !rep.RejectionsTruncated {
+		t.Errorf("rejected %d, %d listed, truncated %v; want %d, %d, true", rep.Rejected, len(rep.Rejections), rep.RejectionsTruncated, subscribers.MaxImportRows, subscribers.MaxImportRejections)
+	}
+	if r := rep.Rejections[1]; r.Line != 3 || r.Email != "reader1@example.com" || !strings.Contains(r.Reason, `"Mars/Crater1" is not a known time zone`) {
+		t.Errorf("second rejection %+v", r)
+	}
+	// The header is line 1; the row after the last one read is the stop.
+	want := subscribers.MaxImportRows + 2
+	if rep.Stopped == nil || rep.Stopped.Line != want || !strings.Contains(rep.Stopped.Reason, fmt.Sprintf("at most %d rows, so it stopped at line %d", subscribers.MaxImportRows, want)) {
+		t.Errorf("stopped %+v, want at line %d", rep.Stopped, want)
+	}
+	if after := e.counts(); after != before {
+		t.Errorf("the import stored something: %v -> %v", before, after)
+	}
 }

@@ -1,12 +1,12 @@
 package web
 
 import (
-	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +24,7 @@ type importPage struct {
 	Error     string
 	MaxBytes  int64
 	MaxMiB    int64
+	MaxRows   string // subscribers.MaxImportRows, written as 200,000
 }
 
 // renderImport shows the import form, or the report of an import.
@@ -34,6 +35,7 @@ func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, status int
 		return
 	}
 	d.Lists, d.ListNames, d.MaxBytes, d.MaxMiB = lists, listNames(lists), maxImportBody, maxImportBody>>20
+	d.MaxRows = thousands(subscribers.MaxImportRows)
 	title := "Import subscribers"
 	if d.Report != nil {
 		title = "Import report"
@@ -50,8 +52,9 @@ func (s *Server) handleEditorSubscriberImportForm(w http.ResponseWriter, r *http
 // (see subscribers.Store.Import) and shows the report: added, updated,
 // skipped and rejected rows, each rejection with its line and reason. The
 // form is multipart, read as a stream: the file goes straight to the CSV
-// reader, never to a temporary file. A file over 64 MiB is refused with 413,
-// a malformed one with 422; either way nothing is imported.
+// reader, never to memory or a temporary file, so the list must come before
+// it (422 otherwise). A file over 64 MiB is refused with 413, a malformed one
+// with 422; either way nothing is imported.
 func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Request) {
 	fail := func(status int, list, msg string) {
 		s.renderImport(w, r, status, importPage{List: list, Error: msg})
@@ -69,7 +72,7 @@ func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Req
 	var (
 		list     string
 		rep      *subscribers.ImportReport
-		file     *bytes.Buffer // the file, when it came before the list
+		sawList  bool
 		imported bool
 	)
 	meta := subscribers.Meta{IP: clientIP(r), UserAgent: userAgent(r), Form: "import by " + editorFrom(r.Context()).Email}
@@ -88,20 +91,21 @@ func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Req
 				s.importFailed(w, r, list, up, up.broke(err))
 				return
 			}
-			list = strings.TrimSpace(string(b))
+			list, sawList = strings.TrimSpace(string(b)), true
 		case "file":
 			if part.FileName() == "" {
 				continue // no file chosen
 			}
 			if list == "" {
 				// A browser sends the fields in the order of the form, the
-				// list first; another client may not.
-				file = new(bytes.Buffer)
-				if _, err := io.Copy(file, part); err != nil {
-					s.importFailed(w, r, list, up, up.broke(err))
-					return
+				// list first. The file is read as it arrives, never held,
+				// so a client that sends it first is told so.
+				msg := "Send the list field before the file (as the form does)."
+				if sawList {
+					msg = "Choose the list to import into."
 				}
-				continue
+				fail(http.StatusUnprocessableEntity, "", msg)
+				return
 			}
 			rep, err = s.subscribers.Import(r.Context(), list, part, meta)
 			if err != nil {
@@ -111,15 +115,13 @@ func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Req
 			imported = true
 		}
 	}
-	if !imported && file != nil && list != "" {
-		if rep, err = s.subscribers.Import(r.Context(), list, file, meta); err != nil {
-			s.importFailed(w, r, list, up, err)
-			return
-		}
-		imported = true
-	}
 	switch {
 	case imported:
+		if rep.Stopped != nil {
+			// As the API does: take the rest of the upload, so the browser
+			// shows the report rather than a reset connection.
+			_, _ = io.Copy(io.Discard, up)
+		}
 	case list == "":
 		fail(http.StatusUnprocessableEntity, list, "Choose the list to import into.")
 		return
@@ -262,6 +264,15 @@ func (s *Server) exportFailed(w http.ResponseWriter, r *http.Request, err error)
 func csvCell(s string) string {
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return "'" + s
+	}
+	return s
+}
+
+// thousands writes n with a comma between each group of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
 	}
 	return s
 }

@@ -602,10 +602,15 @@ func TestEditorSubscribers_Import(t *testing.T) {
 		t.Errorf("event form %q", evForm)
 	}
 
-	// The file may come before the list.
+	// The file must come after the list, as a browser sends the form: it
+	// is read as it arrives, never held.
+	before := e.counts()
 	resp, body = uploadCSV(t, c, u, "weekly", "more.csv", "email\nbo@example.com\n", "file", "list")
-	if resp.StatusCode != 200 || !strings.Contains(body, `id="added">1<`) {
+	if resp.StatusCode != 422 || !strings.Contains(body, "before the file") {
 		t.Fatalf("file first: %d\n%s", resp.StatusCode, errorText(body))
+	}
+	if after := e.counts(); after != before {
+		t.Fatalf("file first stored something: %v -> %v", before, after)
 	}
 
 	t.Run("ErrBadUpload", func(t *testing.T) {
@@ -621,7 +626,8 @@ func TestEditorSubscribers_Import(t *testing.T) {
 			{"unknown list", "nope", "x.csv", "email\nzed@example.com\n", 404, "There is no list"},
 			{"no list", "", "x.csv", "email\nzed@example.com\n", 422, "Choose the list"},
 			{"no file", "weekly", "", "", 422, "Choose a CSV file"},
-			{"too large", "weekly", "x.csv", "email\n" + strings.Repeat("a", 64<<20), 413, "too large"},
+			{"too large", "weekly", "x.csv", "email,name\n" + strings.Repeat("a@example.com,"+strings.Repeat("n", 1000)+"\n", 65<<10), 413, "too large"},
+			{"row too long", "weekly", "x.csv", "email\n" + strings.Repeat("a", 1<<20), 422, "longer than 64 KiB"},
 		} {
 			resp, body := uploadCSV(t, c, u, tt.list, tt.file, tt.content)
 			if resp.StatusCode != tt.code || !strings.Contains(body, tt.msg) || !strings.Contains(body, `id="import-form"`) {

@@ -31,7 +31,7 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 
 // env is a running web server on its own database.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	db    *sqlx.DB
 	clock *clock
 	subs  *subscribers.Store
@@ -43,7 +43,7 @@ type env struct {
 }
 
 // MustStart starts the web server with a list "weekly" and an API token.
-func MustStart(t *testing.T, limits web.Limits) *env {
+func MustStart(t testing.TB, limits web.Limits) *env {
 	t.Helper()
 	db := pgtest.MustOpenDB(t)
 	clk := &clock{t: time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)}
@@ -83,7 +83,13 @@ func MustStart(t *testing.T, limits web.Limits) *env {
 // do sends a request and returns the status and body.
 func (e *env) do(method, path, contentType, body string, header ...string) (int, string) {
 	e.t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	return e.doReader(method, path, contentType, strings.NewReader(body), header...)
+}
+
+// doReader is do with the body read from a reader, as it is read.
+func (e *env) doReader(method, path, contentType string, body io.Reader, header ...string) (int, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
 	if err != nil {
 		e.t.Fatal(err)
 	}
