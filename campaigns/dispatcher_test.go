@@ -90,7 +90,7 @@ func (e *mailEnv) reply(to string, r *smtp.SMTPError) {
 // dispatcher returns a new Dispatcher on e, as another process would have.
 func (e *mailEnv) dispatcher(tb testing.TB) *campaigns.Dispatcher {
 	d := &campaigns.Dispatcher{
-		DB: e.db, Now: e.clock.Now, Sender: e.sender, Renderer: e.renderer, Links: e.links,
+		DB: e.db, Now: e.clock.Now, Pool: &delivery.Pool{Sender: e.sender}, Renderer: e.renderer, Links: e.links,
 		BaseURL: "https://news.example.com", Workers: 2, BatchSize: 20,
 		OnBounce: func(ctx context.Context, email, reason string) error {
 			e.bmu.Lock()
@@ -755,7 +755,7 @@ func TestDispatcher_Rate(t *testing.T) {
 	list := MustList(t, e.db, listOpts{slug: "coach", welcomeSubject: "Welcome", welcomeBody: "Hi"})
 	mustConfirmMany(t, e.env, list, 6, "UTC")
 	d := e.dispatcher(t)
-	d.Workers, d.Rate = 3, 20 // one every 50ms
+	d.Workers, d.Pool.Rate = 3, 20 // one every 50ms
 	start := time.Now()
 	if n := drain(t, d); n != 6 {
 		t.Fatalf("processed %d", n)

@@ -96,6 +96,8 @@ func (t *Tester) Test(ctx context.Context, id int64, emails []string) ([]TestRes
 	conn := t.Sender.NewConn()
 	defer conn.Close()
 	results := make([]TestResult, 0, len(to))
+	headers := listHeaders(link, b.Slug, domainOf(b.FromEmail))
+	headers["X-Tidings-Test"] = "broadcast " + strconv.FormatInt(id, 10)
 	for _, addr := range to {
 		r := TestResult{Email: addr}
 		m, err := p.For(templates.Recipient{Email: addr, Name: "Ada Lovelace", UnsubscribeURL: link, PreferencesURL: link})
@@ -107,12 +109,7 @@ func (t *Tester) Test(ctx context.Context, id int64, emails []string) ([]TestRes
 		res := conn.Send(ctx, &delivery.Message{
 			FromName: b.FromName, FromEmail: b.FromEmail, ReplyTo: b.ReplyTo,
 			To: addr, Subject: "[Test] " + m.Subject, HTML: m.HTML, Text: m.Text,
-			Headers: map[string]string{
-				"List-Unsubscribe":      "<" + link + ">",
-				"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-				"List-Id":               "<" + b.Slug + "." + domainOf(b.FromEmail) + ">",
-				"X-Tidings-Test":        "broadcast " + strconv.FormatInt(id, 10),
-			},
+			Headers: headers,
 		})
 		r.Status, r.SMTPCode = "sent", res.Code
 		if res.Status != delivery.Sent {

@@ -156,8 +156,8 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 		}
 		a.scheduler = &campaigns.Scheduler{DB: db, Now: now, Logger: logger}
 		a.dispatcher = &campaigns.Dispatcher{
-			DB: db, Now: now, Sender: sender, Renderer: renderer, Links: links, BaseURL: baseURL,
-			Workers: cfg.SMTPConnections, Rate: cfg.SendRate, OnBounce: a.subscribers.Bounce, Logger: logger,
+			DB: db, Now: now, Pool: &delivery.Pool{Sender: sender, Rate: cfg.SendRate}, Renderer: renderer, Links: links, BaseURL: baseURL,
+			Workers: cfg.SMTPConnections, OnBounce: a.subscribers.Bounce, Logger: logger,
 		}
 	}
 
