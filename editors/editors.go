@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 
@@ -65,4 +67,18 @@ func (s *Store) Ping(ctx context.Context) error {
 func normalEmail(email string) (string, error) {
 	email, err := subscribers.NormalizeEmail(email)
 	return strings.ToLower(email), err
+}
+
+// utf8Clean reports whether s is valid UTF-8 without control characters,
+// which Postgres (NUL) or a terminal listing (escapes) would choke on.
+func utf8Clean(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package editors_test
 
 import (
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -50,3 +51,5 @@ func wantCode(tb testing.TB, what string, err error, code string) {
 func editorsMeta() editors.SessionMeta {
 	return editors.SessionMeta{IP: "203.0.113.7", UserAgent: "test"}
 }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -64,7 +64,7 @@ func MustStartBroadcasts(t *testing.T) *broadcastEnv {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if e.token, err = eds.CreateToken(ctx, "test"); err != nil {
+	if _, e.token, err = eds.CreateToken(ctx, editors.TokenRequest{Name: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	return &broadcastEnv{env: e, catch: catch}

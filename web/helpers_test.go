@@ -73,7 +73,7 @@ func MustStart(t testing.TB, limits web.Limits) *env {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	e.token, err = eds.CreateToken(ctx, "test")
+	_, e.token, err = eds.CreateToken(ctx, editors.TokenRequest{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,9 +90,10 @@ func (a *app) seedDemo(ctx context.Context, w io.Writer) error {
 	return a.printDevToken(ctx, w)
 }
 
-// printDevToken makes an API token for trying the API in development.
+// printDevToken prints the API token for trying the API in development: the
+// same one on every start, made on the first.
 func (a *app) printDevToken(ctx context.Context, w io.Writer) error {
-	token, err := a.editors.CreateToken(ctx, "dev (tidings serve --dev)")
+	token, err := a.editors.DevToken(ctx, "dev (tidings serve --dev)")
 	if err != nil {
 		return err
 	}

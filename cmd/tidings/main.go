@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 	_ "github.com/lib/pq"
 
 	"github.com/tidings/tidings"
-	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/migrations"
 )
 
@@ -41,7 +39,10 @@ const usage = `Tidings: a self-hosted newsletter and coaching-series engine.
 Usage:
   tidings serve [--dev] [--role web|worker|all]   run the server (migrates first)
   tidings migrate                                 apply database migrations and exit
-  tidings token create --name NAME                print a new API token
+  tidings token create --name NAME [--scope read|write] [--expires DURATION]
+                                                  print a new API token
+  tidings token list                              list the API tokens (never their secrets)
+  tidings token revoke ID                         revoke an API token
   tidings user add --email E [--password-file F]  create an editor (password from a prompt or a file)
 
 Settings come from TIDINGS_* environment variables; flags of the same name
@@ -60,14 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "token":
-		if len(rest) == 0 || rest[0] != "create" {
-			if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help") {
-				fmt.Fprint(stdout, "Usage: tidings token create --name NAME\n")
-				return nil
-			}
-			return errors.New("usage: tidings token create --name NAME")
-		}
-		return runTokenCreate(ctx, rest[1:], getenv, stdout, stderr)
+		return runToken(ctx, rest, getenv, stdout, stderr)
 	case "user":
 		if len(rest) == 0 || rest[0] != "add" {
 			if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help") {
@@ -144,36 +138,6 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	fmt.Fprintln(stdout, "database is up to date")
-	return nil
-}
-
-func runTokenCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token create", "tidings token create --name NAME [--database-url URL]", stderr)
-	name := fs.String("name", "", "what the token is for, e.g. \"zapier\" (required)")
-	get := settingFlags(fs, getenv, "TIDINGS_DATABASE_URL")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if strings.TrimSpace(*name) == "" {
-		return errors.New("--name is required")
-	}
-	dsn := get("TIDINGS_DATABASE_URL")
-	if dsn == "" {
-		return errors.New("TIDINGS_DATABASE_URL is required")
-	}
-	db, err := openDB(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := migrations.Up(ctx, db.DB); err != nil {
-		return err
-	}
-	token, err := (&editors.Store{DB: db}).CreateToken(ctx, *name)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, token)
 	return nil
 }
 
