@@ -1,7 +1,7 @@
 # The two commands: `make run` and `make test`. See README.md.
 DATABASE_URL ?= postgres://tidings:tidings@127.0.0.1:5432/tidings?sslmode=disable
 
-.PHONY: run test build check tidy postgres chromium fuzz
+.PHONY: run test build check tidy postgres chromium fuzz user token
 
 build:
 	go build -o bin/tidings ./cmd/tidings
@@ -14,6 +14,17 @@ chromium:
 
 run: build postgres
 	TIDINGS_DATABASE_URL='$(DATABASE_URL)' ./bin/tidings serve --dev
+
+# make user EMAIL=you@example.com: an editor for the database make run uses
+# (the password is asked for at the prompt). make token NAME=me: an API token;
+# SCOPE=read makes one that may only look, EXPIRES=30d one that expires.
+user: build postgres
+	@test -n '$(EMAIL)' || { echo "usage: make user EMAIL=you@example.com"; exit 2; }
+	@TIDINGS_DATABASE_URL='$(DATABASE_URL)' ./bin/tidings user add --email '$(EMAIL)'
+
+token: build postgres
+	@test -n '$(NAME)' || { echo "usage: make token NAME=what-it-is-for"; exit 2; }
+	@TIDINGS_DATABASE_URL='$(DATABASE_URL)' ./bin/tidings token create --name '$(NAME)' $(if $(SCOPE),--scope '$(SCOPE)') $(if $(EXPIRES),--expires '$(EXPIRES)')
 
 # tidy fails when `go mod tidy` would change go.mod or go.sum, so a
 # dependency that is added, dropped or moved from indirect to direct is
