@@ -267,7 +267,13 @@ func (a *app) printWelcome(ctx context.Context, w io.Writer, listenAddr string) 
 	if a.inbox != nil {
 		fmt.Fprintf(w, "  Dev inbox      %s/dev/inbox   (SMTP catcher on %s)\n", a.baseURL, a.inbox.Addr())
 	}
-	fmt.Fprintf(w, "  Editor         %s/editor/   (make an account with `tidings user add --email YOU`)\n", a.baseURL)
-	fmt.Fprintf(w, "  API            %s/api/v1   (make a token with `tidings token create --name NAME`)\n", a.baseURL)
+	user, token := "tidings user add --email YOU", "tidings token create --name NAME"
+	if a.cfg.Dev {
+		// --dev is what make run starts, and these targets know its database;
+		// the bare commands need TIDINGS_DATABASE_URL exported first.
+		user, token = "make user EMAIL=YOU", "make token NAME=NAME"
+	}
+	fmt.Fprintf(w, "  Editor         %s/editor/   (make an account with `%s`)\n", a.baseURL, user)
+	fmt.Fprintf(w, "  API            %s/api/v1   (make a token with `%s`)\n", a.baseURL, token)
 	fmt.Fprintf(w, "  Health         %s/healthz\n", a.baseURL)
 }
