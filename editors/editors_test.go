@@ -38,32 +38,6 @@ func TestStore_Create(t *testing.T) {
 	}
 }
 
-func TestStore_Authenticate(t *testing.T) {
-	t.Parallel()
-	s, _ := MustOpenStore(t)
-	ctx := t.Context()
-	want := MustCreate(t, s, "ed@example.com")
-
-	t.Run("OK", func(t *testing.T) {
-		got, err := s.Authenticate(ctx, " ED@example.com ", password)
-		if err != nil || got.ID != want.ID {
-			t.Fatalf("got %+v, %v", got, err)
-		}
-	})
-	t.Run("ErrWrong", func(t *testing.T) {
-		for _, tt := range []struct{ email, password string }{
-			{"ed@example.com", "wrong password"},
-			{"nobody@example.com", password},
-			{"not an address", password},
-			{"ed@example.com", ""},
-			{"ed@example.com", strings.Repeat("x", 201)},
-		} {
-			_, err := s.Authenticate(ctx, tt.email, tt.password)
-			wantCode(t, "Authenticate("+tt.email+", "+tt.password+")", err, tidings.EUNAUTHORIZED)
-		}
-	})
-}
-
 func TestStore_Sessions(t *testing.T) {
 	t.Parallel()
 	s, clk := MustOpenStore(t)

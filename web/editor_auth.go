@@ -37,6 +37,16 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, e *editors
 // secureCookies is true when the public URL is https.
 func (s *Server) secureCookies() bool { return strings.HasPrefix(s.baseURL, "https://") }
 
+// onceCookie carries a secret made by a POST (a new API token, recovery
+// codes) across its redirect to the one page view that shows it and clears
+// it. It goes only to that page's path, never to scripts or other sites.
+func (s *Server) onceCookie(name, path, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: name, Value: value, Path: path, MaxAge: maxAge,
+		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteStrictMode,
+	}
+}
+
 // sessionEditor returns the editor of the request's session cookie, or nil.
 func (s *Server) sessionEditor(r *http.Request) (*editors.Editor, error) {
 	c, err := r.Cookie(sessionCookie)
@@ -55,8 +65,7 @@ func (s *Server) requireEditor(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e, err := s.sessionEditor(r)
 		if err != nil {
-			s.logError(r, err)
-			s.message(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+			s.fail(w, r, err)
 			return
 		}
 		if e == nil {
@@ -81,38 +90,58 @@ func (s *Server) handleEditorLoginForm(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "editor_login", s.newPage("Sign in", map[string]any{"Next": safeNext(r.URL.Query().Get("next"))}))
 }
 
-// handleEditorLogin signs an editor in.
+// handleEditorLogin checks the email and password of the sign-in form. An
+// editor with two-factor sign-in goes on to the code page; the others are
+// signed in.
 func (s *Server) handleEditorLogin(w http.ResponseWriter, r *http.Request) {
-	fail := func(status int, msg, email string) {
-		s.render(w, r, status, "editor_login", s.newPage("Sign in", map[string]any{
-			"Error": msg, "Email": email, "Next": safeNext(r.PostFormValue("next")),
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	fail := func(err error) {
+		s.logError(r, err)
+		s.render(w, r, errorStatus(err), "editor_login", s.newPage("Sign in", map[string]any{
+			"Error": tidings.ErrorMessage(err), "Email": email, "Next": safeNext(r.PostFormValue("next")),
 		}))
 	}
 	if err := s.parseForm(w, r); err != nil {
-		fail(errorStatus(err), tidings.ErrorMessage(err), "")
+		email = ""
+		fail(err)
 		return
 	}
-	email := strings.TrimSpace(r.PostFormValue("email"))
+	email = strings.TrimSpace(r.PostFormValue("email"))
 	if !s.loginLimit.allow(clientIP(r)) {
-		fail(http.StatusTooManyRequests, "Too many sign-in attempts from your network. Try again in a few minutes.", email)
+		fail(tidings.Errorf(tidings.ERATELIMITED, "Too many sign-in attempts from your network. Try again in a few minutes."))
 		return
 	}
-	e, err := s.editors.Authenticate(r.Context(), email, r.PostFormValue("password"))
+	in, err := s.editors.Authenticate(r.Context(), editors.SignInRequest{Email: email, Password: r.PostFormValue("password"), IP: clientIP(r)})
 	if err != nil {
-		s.logError(r, err)
-		fail(errorStatus(err), tidings.ErrorMessage(err), email)
-		return
-	}
-	if err := s.startSession(w, r, e); err != nil {
-		s.logError(r, err)
-		fail(http.StatusInternalServerError, "Something went wrong.", email)
+		fail(err)
 		return
 	}
 	next := safeNext(r.PostFormValue("next"))
+	if in.Challenge != "" {
+		http.SetCookie(w, s.challengeCookie(in.Challenge, int(challengeCookieAge.Seconds())))
+		target := s.url("editor-login-code")
+		if next != "" {
+			target += "?next=" + url.QueryEscape(next)
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return
+	}
+	if err := s.finishSignIn(w, r, in.Editor, next); err != nil {
+		fail(err)
+	}
+}
+
+// finishSignIn starts the editor's session and sends them on to next, or to
+// the dashboard.
+func (s *Server) finishSignIn(w http.ResponseWriter, r *http.Request, e *editors.Editor, next string) error {
+	if err := s.startSession(w, r, e); err != nil {
+		return err
+	}
 	if next == "" {
 		next = s.url("editor-dashboard")
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
 }
 
 // handleEditorLogout ends the session.

@@ -36,7 +36,7 @@ func (s *Server) handleEditorTokenIndex(w http.ResponseWriter, r *http.Request) 
 	secret := ""
 	if c, err := r.Cookie(newTokenCookie); err == nil && strings.HasPrefix(c.Value, editors.TokenPrefix) {
 		secret = c.Value
-		http.SetCookie(w, s.tokenCookie("", -1))
+		http.SetCookie(w, s.onceCookie(newTokenCookie, s.url("editor-tokens"), "", -1))
 	}
 	s.renderTokens(w, r, http.StatusOK, tokenForm{Scope: editors.ScopeRead}, secret, "")
 }
@@ -67,7 +67,7 @@ func (s *Server) handleEditorTokenCreate(w http.ResponseWriter, r *http.Request)
 	if err == nil {
 		var secret string
 		if _, secret, err = s.editors.CreateToken(r.Context(), editors.TokenRequest{Name: f.Name, Scope: f.Scope, Lifetime: lifetime}); err == nil {
-			http.SetCookie(w, s.tokenCookie(secret, 300))
+			http.SetCookie(w, s.onceCookie(newTokenCookie, s.url("editor-tokens"), secret, 300))
 			http.Redirect(w, r, s.url("editor-tokens"), http.StatusSeeOther)
 			return
 		}
@@ -87,12 +87,4 @@ func (s *Server) handleEditorTokenRevoke(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	http.Redirect(w, r, s.url("editor-tokens")+"?done=token-revoked", http.StatusSeeOther)
-}
-
-// tokenCookie is the new-token cookie with a value and a max age.
-func (s *Server) tokenCookie(value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
-		Name: newTokenCookie, Value: value, Path: s.url("editor-tokens"), MaxAge: maxAge,
-		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteStrictMode,
-	}
 }
