@@ -34,6 +34,10 @@ func (q *Queue) now() time.Time {
 //     per bonus (priority 1), each at most once per subscriber and list, and
 //     enrolls the subscription in the list's sequence, or restarts a stopped
 //     enrollment from where it was;
+//   - imported, from an import (Event.Series), does what confirmed does
+//     (SeriesWelcome), or only the enrollment, without the welcome email
+//     and the bonuses (SeriesJoin), or nothing (SeriesNone, and a subscriber
+//     added as confirmed through the API, whose event has no Series);
 //   - unsubscribed, bounced and complained skip the subscription's queued
 //     messages and stop its enrollment.
 //
@@ -46,7 +50,14 @@ func (q *Queue) OnEvent(ctx context.Context, tx *sqlx.Tx, e subscribers.Event) e
 	case subscribers.EventConfirmationRequested:
 		err = queueConfirmation(ctx, tx, now, e)
 	case subscribers.EventConfirmed:
-		err = queueConfirmed(ctx, tx, now, e)
+		err = startSeries(ctx, tx, now, e, true)
+	case subscribers.EventImported:
+		switch e.Series {
+		case subscribers.SeriesWelcome:
+			err = startSeries(ctx, tx, now, e, true)
+		case subscribers.SeriesJoin:
+			err = startSeries(ctx, tx, now, e, false)
+		}
 	case subscribers.EventUnsubscribed, subscribers.EventBounced, subscribers.EventComplained:
 		err = stopSubscription(ctx, tx, now, e.SubscriptionID, e.Kind)
 	}
@@ -80,8 +91,9 @@ func queueConfirmation(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscr
 	return err
 }
 
-// queueConfirmed queues the welcome and bonus emails and enrolls the subscription.
-func queueConfirmed(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscribers.Event) error {
+// startSeries enrolls the subscription in the list's sequence and, with
+// welcome, first queues the welcome and bonus emails.
+func startSeries(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscribers.Event, welcome bool) error {
 	// FOR SHARE: a change to the list's sequence (which locks the row FOR NO
 	// KEY UPDATE) waits for this enrollment to commit, and this waits for it,
 	// so neither misses the other.
@@ -104,25 +116,10 @@ func queueConfirmed(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscribe
 		at = now
 	}
 
-	const welcome = `
-		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, ref, priority, status, due_at, created_at, updated_at)
-		SELECT 'welcome', $1, $2, l.id, 0, 1, 'queued', $4, $4, $4
-		FROM lists l
-		WHERE l.id = $3
-		  AND l.welcome_subject <> ''
-		ON CONFLICT DO NOTHING`
-	if _, err := tx.ExecContext(ctx, welcome, e.SubscriberID, e.SubscriptionID, e.ListID, now); err != nil {
-		return err
-	}
-	const bonuses = `
-		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, bonus_id, ref, priority, status, due_at, created_at, updated_at)
-		SELECT 'bonus', $1, $2, b.list_id, b.id, b.id, 1, 'queued', $4, $4, $4
-		FROM bonuses b
-		WHERE b.list_id = $3
-		ORDER BY b.position, b.id
-		ON CONFLICT DO NOTHING`
-	if _, err := tx.ExecContext(ctx, bonuses, e.SubscriberID, e.SubscriptionID, e.ListID, now); err != nil {
-		return err
+	if welcome {
+		if err := queueWelcome(ctx, tx, now, e); err != nil {
+			return err
+		}
 	}
 
 	// A new enrollment starts before the first step, anchored at the
@@ -149,6 +146,30 @@ func queueConfirmed(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscribe
 		WHERE e.subscription_id = $1
 		  AND e2.subscription_id = e.subscription_id`
 	_, err := tx.ExecContext(ctx, next, e.SubscriptionID)
+	return err
+}
+
+// queueWelcome queues the list's welcome email (when it has one) and its
+// bonuses, each at most once per subscriber and list.
+func queueWelcome(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscribers.Event) error {
+	const welcome = `
+		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, ref, priority, status, due_at, created_at, updated_at)
+		SELECT 'welcome', $1, $2, l.id, 0, 1, 'queued', $4, $4, $4
+		FROM lists l
+		WHERE l.id = $3
+		  AND l.welcome_subject <> ''
+		ON CONFLICT DO NOTHING`
+	if _, err := tx.ExecContext(ctx, welcome, e.SubscriberID, e.SubscriptionID, e.ListID, now); err != nil {
+		return err
+	}
+	const bonuses = `
+		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, bonus_id, ref, priority, status, due_at, created_at, updated_at)
+		SELECT 'bonus', $1, $2, b.list_id, b.id, b.id, 1, 'queued', $4, $4, $4
+		FROM bonuses b
+		WHERE b.list_id = $3
+		ORDER BY b.position, b.id
+		ON CONFLICT DO NOTHING`
+	_, err := tx.ExecContext(ctx, bonuses, e.SubscriberID, e.SubscriptionID, e.ListID, now)
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -34,6 +35,29 @@ type ImportReport struct {
 	// Stopped, when set, says where the import stopped reading the file
 	// and why: the rows after it were not read (see MaxImportRows).
 	Stopped *ImportStop `json:"stopped,omitempty"`
+	// Series is what the import did with the list's series for the
+	// subscriptions it confirmed: SeriesWelcome, SeriesJoin or SeriesNone.
+	Series string `json:"series"`
+}
+
+// What an import does with the list's series for each subscription it
+// confirms (ImportRequest.Series).
+const (
+	// SeriesWelcome starts the series from step 1 and queues the welcome
+	// email and the bonuses, as a confirmation of a sign-up does.
+	SeriesWelcome = "welcome"
+	// SeriesJoin starts the series from step 1 without the welcome email
+	// and the bonuses: the default, for people who had them elsewhere.
+	SeriesJoin = "join"
+	// SeriesNone leaves the series alone: they receive broadcasts only.
+	SeriesNone = "none"
+)
+
+// ImportRequest says what Import does with a file.
+type ImportRequest struct {
+	List   string // the slug of the list to import into
+	Series string // SeriesWelcome, SeriesJoin or SeriesNone; empty means SeriesJoin
+	Meta   Meta   // the request's facts, kept in each event
 }
 
 // ImportRejection is one row Import refused.
@@ -43,10 +67,16 @@ type ImportRejection struct {
 	Reason string `json:"reason"`
 }
 
-// Import reads a CSV of subscribers and subscribes them to the list with
-// listSlug as confirmed: it is for people who consented elsewhere, and each
+// Import reads a CSV of subscribers and subscribes them to the list req.List
+// as confirmed: it is for people who consented elsewhere, and each
 // subscription it makes or confirms is recorded as an EventImported (reason
-// "imported from CSV", form m.Form or "import"), on which OnEvent is called.
+// "imported from CSV", form req.Meta.Form or "import"), on which OnEvent is
+// called with the event's Series set to req.Series, so that the hook starts
+// the list's series from step 1 with the welcome email and bonuses
+// (SeriesWelcome), without them (SeriesJoin, the default) or not at all
+// (SeriesNone), in the import's transaction. A subscription that was
+// confirmed already gets no event, so importing a file again starts nothing.
+// Any other Series is EINVALID, and nothing is read.
 //
 // The first line is a header naming the columns, in any order and any case:
 // email (required), name, timezone and tags (separated by ";" or "|" within
@@ -86,12 +116,20 @@ type ImportRejection struct {
 // sign up an address of the file between the planning and the writing, the
 // merge is run again from a savepoint (three times at most; then ECONFLICT,
 // and nothing is imported).
-func (s *Store) Import(ctx context.Context, listSlug string, r io.Reader, m Meta) (*ImportReport, error) {
-	m = cleanMeta(m)
-	if m.Form == "" {
-		m.Form = "import"
+func (s *Store) Import(ctx context.Context, req ImportRequest, r io.Reader) (*ImportReport, error) {
+	switch req.Series {
+	case "":
+		req.Series = SeriesJoin
+	case SeriesWelcome, SeriesJoin, SeriesNone:
+	default:
+		return nil, tidings.Errorf(tidings.EINVALID, "series must be %s, %s or %s, not %q.",
+			SeriesWelcome, SeriesJoin, SeriesNone, truncateRunes(strings.ToValidUTF8(req.Series, "\ufffd"), 40))
 	}
-	rep, err := s.importTx(ctx, listSlug, r, m, MaxImportRows)
+	req.Meta = cleanMeta(req.Meta)
+	if req.Meta.Form == "" {
+		req.Meta.Form = "import"
+	}
+	rep, err := s.importTx(ctx, req, r, MaxImportRows)
 	if err != nil {
 		return nil, wrap("import", err)
 	}
@@ -110,14 +148,14 @@ const maxImportAttempts = 3
 // transaction: a file that turns out malformed at its last line has stored
 // nothing. The merge alone is tried again when it meets errImportRace, from
 // a savepoint taken after the staging, since the file cannot be read twice.
-func (s *Store) importTx(ctx context.Context, slug string, r io.Reader, m Meta, maxRows int) (*ImportReport, error) {
+func (s *Store) importTx(ctx context.Context, req ImportRequest, r io.Reader, maxRows int) (*ImportReport, error) {
 	tx, err := s.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
 	now := s.now()
-	list, err := listBySlug(ctx, tx, slug)
+	list, err := listBySlug(ctx, tx, req.List)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +168,7 @@ func (s *Store) importTx(ctx context.Context, slug string, r io.Reader, m Meta, 
 		return nil, err
 	}
 	rep := ir.rep
+	rep.Series = req.Series
 	if n == 0 {
 		return rep, nil
 	}
@@ -139,7 +178,7 @@ func (s *Store) importTx(ctx context.Context, slug string, r io.Reader, m Meta, 
 		}
 		try := *rep
 		try.Rejections = slices.Clone(rep.Rejections)
-		err := s.importRows(ctx, tx, list, &try, m, now)
+		err := s.importRows(ctx, tx, list, &try, req, now)
 		if err == nil {
 			*rep = try
 			break
@@ -213,7 +252,7 @@ func stageImport(ctx context.Context, tx *sqlx.Tx, ir *importReader) (int, error
 // into import_plan: its outcome (added, updated, skipped, rejected), its
 // subscriber and subscription, new ids drawn from their sequences, and
 // whether it gets an event. The writes are then one statement per table.
-func (s *Store) importRows(ctx context.Context, tx *sqlx.Tx, list *List, rep *ImportReport, m Meta, now time.Time) error {
+func (s *Store) importRows(ctx context.Context, tx *sqlx.Tx, list *List, rep *ImportReport, req ImportRequest, now time.Time) error {
 	if err := runSteps(ctx, tx, []sqlStep{
 		// Every change of a subscriber's subscriptions locks the subscriber
 		// first, so the plan below reads statuses no one else can change
@@ -336,7 +375,7 @@ func (s *Store) importRows(ctx context.Context, tx *sqlx.Tx, list *List, rep *Im
 		return fmt.Errorf("update subscribers: %w", err)
 	}
 	if want.Events > 0 {
-		if err := s.importEvents(ctx, tx, list, m, now); err != nil {
+		if err := s.importEvents(ctx, tx, list, req, now); err != nil {
 			return err
 		}
 	}
@@ -385,7 +424,8 @@ func copyImportRows(ctx context.Context, tx *sqlx.Tx, rows []importRow) error {
 // calls OnEvent for each, inside the transaction as for every other change.
 // The events are read back a batch at a time, so a large file's events are
 // never all in memory.
-func (s *Store) importEvents(ctx context.Context, tx *sqlx.Tx, list *List, m Meta, now time.Time) error {
+func (s *Store) importEvents(ctx context.Context, tx *sqlx.Tx, list *List, req ImportRequest, now time.Time) error {
+	m := req.Meta
 	const stage = `
 		CREATE TEMPORARY TABLE import_events (
 		    id              bigint PRIMARY KEY,
@@ -442,7 +482,7 @@ func (s *Store) importEvents(ctx context.Context, tx *sqlx.Tx, list *List, m Met
 			e := Event{
 				ID: r.ID, SubscriptionID: r.SubscriptionID, SubscriberID: r.SubscriberID, ListID: list.ID,
 				Kind: EventImported, At: now, IP: m.IP, UserAgent: m.UserAgent, Form: m.Form, Reason: reason,
-				Timezone: r.Timezone,
+				Timezone: r.Timezone, Series: req.Series,
 			}
 			if e.Timezone == "" {
 				e.Timezone = list.Timezone

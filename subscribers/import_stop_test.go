@@ -22,7 +22,7 @@ func TestImport_Stopped(t *testing.T) {
 	// Line 1 the header, 2-4 three rows (a blank row between does not
 	// count), line 6 the fourth row, where it stops.
 	csv := "email,name\na@b.com,\nnot-an-address,\n,\nc@b.com,\nd@b.com,\ne@b.com,\n"
-	rep, err := s.importTx(ctx, "news", strings.NewReader(csv), Meta{Form: "import"}, 3)
+	rep, err := s.importTx(ctx, ImportRequest{List: "news", Series: SeriesJoin, Meta: Meta{Form: "import"}}, strings.NewReader(csv), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestImport_Stopped(t *testing.T) {
 	}
 
 	// Exactly as many rows as it may read: no stop.
-	rep, err = s.importTx(ctx, "news", strings.NewReader("email\na@b.com\nc@b.com\nf@b.com\n"), Meta{Form: "import"}, 3)
+	rep, err = s.importTx(ctx, ImportRequest{List: "news", Series: SeriesJoin, Meta: Meta{Form: "import"}}, strings.NewReader("email\na@b.com\nc@b.com\nf@b.com\n"), 3)
 	if err != nil || rep.Stopped != nil || rep.Added != 1 || rep.Updated != 2 {
 		t.Fatalf("import of 3 rows = %+v, %v", rep, err)
 	}

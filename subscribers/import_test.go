@@ -21,7 +21,7 @@ var importMeta = subscribers.Meta{IP: "198.51.100.4", UserAgent: "curl/8"}
 // MustImport imports csv into list and fails the test on an error.
 func (e *env) MustImport(tb testing.TB, list, csv string) *subscribers.ImportReport {
 	tb.Helper()
-	rep, err := e.store.Import(context.Background(), list, strings.NewReader(csv), importMeta)
+	rep, err := e.store.Import(context.Background(), subscribers.ImportRequest{List: list, Meta: importMeta}, strings.NewReader(csv))
 	if err != nil {
 		tb.Fatalf("Import(%q):\n%s\n%v", list, csv, err)
 	}
@@ -249,7 +249,7 @@ func TestStore_Import(t *testing.T) {
 		} {
 			before := e.Counts(t)
 			csv := "email,name,timezone,tags\nfirst@b.com,,,\n" + tt.row + "\nlast@b.com,,,\n"
-			rep, err := e.store.Import(ctx, "news", strings.NewReader(csv), importMeta)
+			rep, err := e.store.Import(ctx, subscribers.ImportRequest{List: "news", Meta: importMeta}, strings.NewReader(csv))
 			if err != nil {
 				t.Errorf("Import with row %q: %v", tt.row, err)
 				continue
@@ -266,6 +266,44 @@ func TestStore_Import(t *testing.T) {
 			if n != 2 {
 				t.Errorf("row %q: %d subscribers, want the 2 good ones (before: %+v)", tt.row, n, before)
 			}
+		}
+	})
+
+	t.Run("Series", func(t *testing.T) {
+		t.Parallel()
+		// Each event of an import carries what it chose for the series, for
+		// the hook (campaigns' Queue) to act on; join when nothing is said.
+		e := newEnv(t)
+		e.MustCreateList(t, "news")
+		for i, tt := range []struct{ series, want string }{
+			{"", subscribers.SeriesJoin},
+			{subscribers.SeriesWelcome, subscribers.SeriesWelcome},
+			{subscribers.SeriesJoin, subscribers.SeriesJoin},
+			{subscribers.SeriesNone, subscribers.SeriesNone},
+		} {
+			e.rec.mu.Lock()
+			e.rec.events = nil
+			e.rec.mu.Unlock()
+			csv := fmt.Sprintf("email\na%d@b.com\nb%d@b.com\n", i, i)
+			rep, err := e.store.Import(ctx, subscribers.ImportRequest{List: "news", Series: tt.series, Meta: importMeta}, strings.NewReader(csv))
+			if err != nil || rep.Series != tt.want || rep.Added != 2 {
+				t.Fatalf("Import with series %q = %+v, %v; want series %q", tt.series, rep, err, tt.want)
+			}
+			e.rec.mu.Lock()
+			if len(e.rec.events) != 2 || e.rec.events[0].Series != tt.want || e.rec.events[1].Series != tt.want {
+				t.Errorf("series %q: the hook saw %+v, want 2 events with series %q", tt.series, e.rec.events, tt.want)
+			}
+			e.rec.mu.Unlock()
+		}
+		before := e.Counts(t)
+		for _, bad := range []string{"Welcome", "yes", "join ", "none\x00", "\xff"} {
+			_, err := e.store.Import(ctx, subscribers.ImportRequest{List: "news", Series: bad}, strings.NewReader("email\nc@b.com\n"))
+			if tidings.ErrorCode(err) != tidings.EINVALID || !strings.HasPrefix(tidings.ErrorMessage(err), "series must be welcome, join or none") {
+				t.Errorf("Import with series %q = %v, want EINVALID naming series", bad, err)
+			}
+		}
+		if after := e.Counts(t); after != before {
+			t.Errorf("bad series changed %+v -> %+v", before, after)
 		}
 	})
 
@@ -358,7 +396,7 @@ func TestStore_Import(t *testing.T) {
 			{"email,name\na@b.com,\"" + strings.Repeat("n\n", 33<<10) + "\"\n", "The row that starts on line 2 is longer than 64 KiB"},
 		} {
 			before := e.Counts(t)
-			rep, err := e.store.Import(ctx, "news", strings.NewReader(tt.csv), importMeta)
+			rep, err := e.store.Import(ctx, subscribers.ImportRequest{List: "news", Meta: importMeta}, strings.NewReader(tt.csv))
 			if tidings.ErrorCode(err) != tidings.EINVALID || !strings.Contains(tidings.ErrorMessage(err), tt.want) {
 				t.Errorf("Import(%q) = %+v, %v; want EINVALID with %q", tt.csv, rep, err, tt.want)
 			}
@@ -372,7 +410,7 @@ func TestStore_Import(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		for _, slug := range []string{"nope", "", "Bad Slug"} {
-			_, err := e.store.Import(ctx, slug, strings.NewReader("email\na@b.com\n"), importMeta)
+			_, err := e.store.Import(ctx, subscribers.ImportRequest{List: slug, Meta: importMeta}, strings.NewReader("email\na@b.com\n"))
 			wantCode(t, fmt.Sprintf("Import(%q)", slug), err, tidings.ENOTFOUND)
 		}
 	})
@@ -383,7 +421,7 @@ func TestStore_Import(t *testing.T) {
 		e.MustCreateList(t, "news")
 		broken := errors.New("connection reset")
 		r := io.MultiReader(strings.NewReader("email\na@b.com\n"), errReader{broken})
-		_, err := e.store.Import(ctx, "news", r, importMeta)
+		_, err := e.store.Import(ctx, subscribers.ImportRequest{List: "news", Meta: importMeta}, r)
 		if !errors.Is(err, broken) || tidings.ErrorCode(err) != tidings.EINTERNAL {
 			t.Fatalf("Import(broken reader) = %v, want the read error", err)
 		}
@@ -397,7 +435,7 @@ func TestStore_Import(t *testing.T) {
 		e := newEnv(t)
 		e.MustCreateList(t, "news")
 		e.rec.failOn = subscribers.EventImported
-		_, err := e.store.Import(ctx, "news", strings.NewReader("email\na@b.com\nb@b.com\n"), importMeta)
+		_, err := e.store.Import(ctx, subscribers.ImportRequest{List: "news", Meta: importMeta}, strings.NewReader("email\na@b.com\nb@b.com\n"))
 		if !errors.Is(err, errHook) {
 			t.Fatalf("Import = %v, want the hook's error", err)
 		}
@@ -465,7 +503,7 @@ func BenchmarkStore_Import100k(b *testing.B) {
 			s, db := newStore(b)
 			events = 0
 			b.StartTimer()
-			rep, err := s.Import(ctx, "news", strings.NewReader(csv), subscribers.Meta{})
+			rep, err := s.Import(ctx, subscribers.ImportRequest{List: "news"}, strings.NewReader(csv))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -484,12 +522,12 @@ func BenchmarkStore_Import100k(b *testing.B) {
 	b.Run("Again", func(b *testing.B) {
 		b.StopTimer()
 		s, _ := newStore(b)
-		if _, err := s.Import(ctx, "news", strings.NewReader(csv), subscribers.Meta{}); err != nil {
+		if _, err := s.Import(ctx, subscribers.ImportRequest{List: "news"}, strings.NewReader(csv)); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
 		for range b.N {
-			rep, err := s.Import(ctx, "news", strings.NewReader(csv), subscribers.Meta{})
+			rep, err := s.Import(ctx, subscribers.ImportRequest{List: "news"}, strings.NewReader(csv))
 			if err != nil {
 				b.Fatal(err)
 			}

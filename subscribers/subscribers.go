@@ -57,6 +57,12 @@ type Event struct {
 	// Timezone is the subscriber's effective time zone (theirs, else the
 	// list's) at the time of the event. Not stored in the events table.
 	Timezone string `db:"-" json:"-"`
+
+	// Series, for an EventImported of an import, is what the import chose
+	// for the list's series: SeriesWelcome, SeriesJoin or SeriesNone. It is
+	// empty for every other event, and for subscribers added as confirmed
+	// through Add, who join no series. Not stored in the events table.
+	Series string `db:"-" json:"-"`
 }
 
 // EventFunc is called inside the transaction that appended the event.

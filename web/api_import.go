@@ -21,7 +21,10 @@ const maxImportBody = 64 << 20
 const importReadTime = 10 * time.Minute
 
 // handleAPISubscriberImport imports a CSV of subscribers into the list named
-// by ?list=SLUG as confirmed (see subscribers.Store.Import). The body is the
+// by ?list=SLUG as confirmed (see subscribers.Store.Import); ?series= says
+// whether those it confirms start the list's series from step 1 with the
+// welcome email and bonuses (welcome), without them (join, the default), or
+// not at all (none); another value is a 422 naming series. The body is the
 // CSV itself, whatever its Content-Type says, except a multipart form. It
 // answers 200 with the counts of added, updated, skipped and rejected rows
 // and each rejection's line and reason; 422 for a malformed file, which
@@ -42,9 +45,10 @@ func (s *Server) handleAPISubscriberImport(w http.ResponseWriter, r *http.Reques
 	// (HTTP/2 through some proxies); the server's read timeout then applies.
 	extendDeadlines(w, importReadTime)
 	body := http.MaxBytesReader(w, r.Body, maxImportBody)
-	rep, err := s.subscribers.Import(r.Context(), slug, body, subscribers.Meta{
-		IP: clientIP(r), UserAgent: userAgent(r), Form: "import",
-	})
+	rep, err := s.subscribers.Import(r.Context(), subscribers.ImportRequest{
+		List: slug, Series: r.URL.Query().Get("series"),
+		Meta: subscribers.Meta{IP: clientIP(r), UserAgent: userAgent(r), Form: "import"},
+	}, body)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{

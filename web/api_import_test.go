@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidings/tidings/subscribers"
 	"github.com/tidings/tidings/web"
@@ -414,4 +415,84 @@ func TestAPI_ImportLarge(t *testing.T) {
 	if after := e.counts(); after != before {
 		t.Errorf("the import stored something: %v -> %v", before, after)
 	}
+}
+
+// TestAPI_ImportSeries: ?series= says whether those an import confirms start
+// the list's series from step 1 with the welcome email and bonuses
+// (welcome), without them (join, the default) or not at all (none), through
+// the same hook a confirmation goes through, in the import's transaction.
+func TestAPI_ImportSeries(t *testing.T) {
+	t.Parallel()
+	e := MustStart(t, web.DefaultLimits)
+	if code, body := e.api("PATCH", "/lists/weekly", `{"welcome_subject":"Welcome","welcome_body":"Hello."}`); code != 200 {
+		t.Fatalf("welcome: %d %s", code, body)
+	}
+	if code, body := e.api("POST", "/lists/weekly/steps", `{"subject":"Week 1","body":"One.","delay_days":2}`); code != 201 {
+		t.Fatalf("step: %d %s", code, body)
+	}
+	e.db.MustExec(`INSERT INTO bonuses (list_id, position, subject, body, created_at, updated_at)
+		SELECT id, 1, 'Your bonus', 'Here.', now(), now() FROM lists WHERE slug = 'weekly'`)
+	e.do("POST", "/subscribe/weekly", jsonCT, `{"email":"pending@example.com"}`)
+
+	// enrolled reports whether email's subscription is at step 1, due two
+	// days after the import; queued counts its welcome and bonus emails.
+	enrolled := func(email string) bool {
+		var n int
+		e.db.Get(&n, `SELECT count(*) FROM enrollments n JOIN steps st ON st.id = n.next_step_id
+			WHERE n.subscription_id = $1 AND n.last_position = 0 AND st.position = 1
+			  AND n.next_due_at = $2 AND n.stopped_at IS NULL`, e.subscriptionID(email), e.clock.Now().Add(48*time.Hour))
+		return n == 1
+	}
+	queued := func(email string) int {
+		var n int
+		e.db.Get(&n, `SELECT count(*) FROM outbox WHERE subscription_id = $1 AND kind IN ('welcome', 'bonus')`, e.subscriptionID(email))
+		return n
+	}
+	for _, tt := range []struct {
+		query, email, series string
+		enrolled             bool
+		queued               int
+	}{
+		{"?list=weekly", "default@example.com", "join", true, 0},
+		{"?list=weekly&series=join", "join@example.com", "join", true, 0},
+		{"?list=weekly&series=welcome", "welcome@example.com", "welcome", true, 2},
+		{"?list=weekly&series=none", "none@example.com", "none", false, 0},
+		// A pending sign-up confirmed by the import is treated alike.
+		{"?list=weekly&series=welcome", "pending@example.com", "welcome", true, 2},
+	} {
+		code, body := e.importCSV(tt.query, "text/csv", "email\n"+tt.email+"\n")
+		if code != 200 || !strings.Contains(body, `"series": "`+tt.series+`"`) {
+			t.Fatalf("import%s: %d %s", tt.query, code, body)
+		}
+		if got := enrolled(tt.email); got != tt.enrolled {
+			t.Errorf("import%s: %s enrolled at step 1: %v, want %v", tt.query, tt.email, got, tt.enrolled)
+		}
+		if got := queued(tt.email); got != tt.queued {
+			t.Errorf("import%s: %s has %d welcome and bonus emails queued, want %d", tt.query, tt.email, got, tt.queued)
+		}
+	}
+	// Imported again with welcome, a confirmed subscriber gets nothing more.
+	before := e.counts()
+	if code, body := e.importCSV("?list=weekly&series=welcome", "text/csv", "email\njoin@example.com\nnone@example.com\n"); code != 200 || !strings.Contains(body, `"updated": 2`) {
+		t.Fatalf("import again: %d %s", code, body)
+	}
+	if after := e.counts(); after != before || queued("join@example.com") != 0 || enrolled("none@example.com") {
+		t.Errorf("importing confirmed subscribers again changed %v -> %v", before, after)
+	}
+
+	t.Run("ErrBadInput", func(t *testing.T) {
+		for _, q := range []string{"&series=WELCOME", "&series=yes", "&series=join%20", "&series=none%00", "&series=%FF", "&series=" + strings.Repeat("x", 300)} {
+			before := e.counts()
+			code, body := e.importCSV("?list=weekly"+q, "text/csv", "email\nbad@example.com\n")
+			var out struct{ Error string }
+			json.Unmarshal([]byte(body), &out)
+			// Bad bytes are refused before the handler, naming the field too.
+			if code != 422 || !strings.HasPrefix(out.Error, "series") {
+				t.Errorf("import%s: got %d %s, want 422 naming series", q, code, body)
+			}
+			if after := e.counts(); after != before {
+				t.Errorf("import%s changed %v -> %v", q, before, after)
+			}
+		}
+	})
 }

@@ -20,6 +20,7 @@ type importPage struct {
 	Lists     []*subscribers.List
 	ListNames map[string]string // slug -> name
 	List      string            // the list picked
+	Series    string            // the series choice picked: subscribers.SeriesWelcome, SeriesJoin or SeriesNone
 	Report    *subscribers.ImportReport
 	Error     string
 	MaxBytes  int64
@@ -36,6 +37,9 @@ func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, status int
 	}
 	d.Lists, d.ListNames, d.MaxBytes, d.MaxMiB = lists, listNames(lists), maxImportBody, maxImportBody>>20
 	d.MaxRows = thousands(subscribers.MaxImportRows)
+	if d.Series == "" {
+		d.Series = subscribers.SeriesJoin
+	}
 	title := "Import subscribers"
 	if d.Report != nil {
 		title = "Import report"
@@ -49,15 +53,18 @@ func (s *Server) handleEditorSubscriberImportForm(w http.ResponseWriter, r *http
 }
 
 // handleEditorSubscriberImport imports the uploaded CSV into the chosen list
-// (see subscribers.Store.Import) and shows the report: added, updated,
+// (see subscribers.Store.Import), those it confirms starting the list's
+// series as the form's series field says (join when it is missing; another
+// value is a 422), and shows the report: added, updated,
 // skipped and rejected rows, each rejection with its line and reason. The
 // form is multipart, read as a stream: the file goes straight to the CSV
 // reader, never to memory or a temporary file, so the list must come before
 // it (422 otherwise). A file over 64 MiB is refused with 413, a malformed one
 // with 422; either way nothing is imported.
 func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Request) {
+	var series string
 	fail := func(status int, list, msg string) {
-		s.renderImport(w, r, status, importPage{List: list, Error: msg})
+		s.renderImport(w, r, status, importPage{List: list, Series: series, Error: msg})
 	}
 	// Hundreds of thousands of rows take longer to upload than the
 	// server's timeouts allow.
@@ -81,17 +88,25 @@ func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Req
 		if errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			s.importFailed(w, r, list, up, up.broke(err))
+			s.importFailed(w, r, list, series, up, up.broke(err))
 			return
 		}
 		switch part.FormName() {
 		case "list":
 			b, err := io.ReadAll(io.LimitReader(part, 200))
 			if err != nil {
-				s.importFailed(w, r, list, up, up.broke(err))
+				s.importFailed(w, r, list, series, up, up.broke(err))
 				return
 			}
 			list, sawList = strings.TrimSpace(string(b)), true
+		case "series":
+			// Before the file, as the form has it; Import checks the value.
+			b, err := io.ReadAll(io.LimitReader(part, 40))
+			if err != nil {
+				s.importFailed(w, r, list, series, up, up.broke(err))
+				return
+			}
+			series = strings.TrimSpace(string(b))
 		case "file":
 			if part.FileName() == "" {
 				continue // no file chosen
@@ -107,9 +122,9 @@ func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Req
 				fail(http.StatusUnprocessableEntity, "", msg)
 				return
 			}
-			rep, err = s.subscribers.Import(r.Context(), list, part, meta)
+			rep, err = s.subscribers.Import(r.Context(), subscribers.ImportRequest{List: list, Series: series, Meta: meta}, part)
 			if err != nil {
-				s.importFailed(w, r, list, up, err)
+				s.importFailed(w, r, list, series, up, err)
 				return
 			}
 			imported = true
@@ -129,12 +144,12 @@ func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Req
 		fail(http.StatusUnprocessableEntity, list, "Choose a CSV file to import.")
 		return
 	}
-	s.renderImport(w, r, http.StatusOK, importPage{List: list, Report: rep})
+	s.renderImport(w, r, http.StatusOK, importPage{List: list, Series: rep.Series, Report: rep})
 }
 
 // importFailed shows the form again with why the import failed: the
 // upload broke off (413 when it was too large), or the import refused it.
-func (s *Server) importFailed(w http.ResponseWriter, r *http.Request, list string, up *uploadReader, err error) {
+func (s *Server) importFailed(w http.ResponseWriter, r *http.Request, list, series string, up *uploadReader, err error) {
 	if up.err != nil {
 		err = up.err
 	}
@@ -149,7 +164,7 @@ func (s *Server) importFailed(w http.ResponseWriter, r *http.Request, list strin
 		s.logError(r, err)
 		msg = "Something went wrong; nothing was imported. Please try again in a moment."
 	}
-	s.renderImport(w, r, status, importPage{List: list, Error: msg})
+	s.renderImport(w, r, status, importPage{List: list, Series: series, Error: msg})
 }
 
 // uploadReader remembers an error reading the request body, so that a

@@ -139,7 +139,7 @@ func TestEditorSubscribers_Pages(t *testing.T) {
 	for i := range 120 {
 		fmt.Fprintf(&b, "reader%03d@example.com,Reader %d\n", i, i)
 	}
-	if _, err := e.subs.Import(context.Background(), "weekly", strings.NewReader(b.String()), subscribers.Meta{}); err != nil {
+	if _, err := e.subs.Import(context.Background(), subscribers.ImportRequest{List: "weekly"}, strings.NewReader(b.String())); err != nil {
 		t.Fatal(err)
 	}
 	e.mustAdd("other@example.org", "", nil, "weekly")
@@ -457,7 +457,7 @@ func TestEditorSubscribers_Export(t *testing.T) {
 	for i := range 1234 {
 		fmt.Fprintf(&b, "bulk%04d@example.com,Bulk %d,bulk\n", i, i)
 	}
-	if _, err := e.subs.Import(context.Background(), "weekly", strings.NewReader(b.String()), subscribers.Meta{}); err != nil {
+	if _, err := e.subs.Import(context.Background(), subscribers.ImportRequest{List: "weekly"}, strings.NewReader(b.String())); err != nil {
 		t.Fatal(err)
 	}
 	// Cells a spreadsheet would run as formulas.
@@ -527,7 +527,8 @@ func TestEditorSubscribers_Export(t *testing.T) {
 }
 
 // uploadCSV posts the import form with the parts in the given order
-// ("list", "file") and returns the response and its body.
+// ("list", "file", and "series=VALUE" for the series field) and returns the
+// response and its body.
 func uploadCSV(t *testing.T, c *http.Client, u, list, name, content string, order ...string) (*http.Response, string) {
 	t.Helper()
 	var body bytes.Buffer
@@ -545,6 +546,10 @@ func uploadCSV(t *testing.T, c *http.Client, u, list, name, content string, orde
 				t.Fatal(err)
 			}
 			io.WriteString(fw, content)
+		default:
+			if v, ok := strings.CutPrefix(part, "series="); ok {
+				mw.WriteField("series", v)
+			}
 		}
 	}
 	mw.Close()
@@ -612,6 +617,50 @@ func TestEditorSubscribers_Import(t *testing.T) {
 	if after := e.counts(); after != before {
 		t.Fatalf("file first stored something: %v -> %v", before, after)
 	}
+
+	t.Run("Series", func(t *testing.T) {
+		// The form says what the default is and has it chosen; the choice
+		// made is the one the import follows, and the report says so.
+		_, body := get(t, c, u+"?list=weekly")
+		for _, want := range []string{`name="series" value="join" checked`, `name="series" value="welcome">`, `name="series" value="none">`,
+			"By default imported people join the series from step 1 without the welcome email and bonuses"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("the form lacks %q", want)
+			}
+		}
+		if strings.Index(body, `name="series"`) > strings.Index(body, `name="file"`) {
+			t.Error("the series comes after the file in the form; it would be read after the import")
+		}
+		e.db.MustExec(`UPDATE lists SET welcome_subject = 'Welcome', welcome_body = 'Hello.' WHERE slug = 'weekly'`)
+		for _, tt := range []struct {
+			series, email string
+			welcome       int
+			report        string
+		}{
+			{"welcome", "w@example.com", 1, "were sent the welcome email"},
+			{"join", "j@example.com", 0, "without the welcome email"},
+			{"none", "n@example.com", 0, "did not join the series"},
+		} {
+			resp, body := uploadCSV(t, c, u, "weekly", "x.csv", "email\n"+tt.email+"\n", "list", "series="+tt.series, "file")
+			if resp.StatusCode != 200 || !strings.Contains(body, tt.report) {
+				t.Fatalf("series %s: %d\n%s", tt.series, resp.StatusCode, errorText(body))
+			}
+			var welcome, enrolled int
+			e.db.Get(&welcome, `SELECT count(*) FROM outbox WHERE kind = 'welcome' AND subscription_id = $1`, e.subscriptionID(tt.email))
+			e.db.Get(&enrolled, `SELECT count(*) FROM enrollments WHERE subscription_id = $1`, e.subscriptionID(tt.email))
+			if welcome != tt.welcome || (enrolled == 1) != (tt.series != "none") {
+				t.Errorf("series %s: %d welcome emails, %d enrollments", tt.series, welcome, enrolled)
+			}
+		}
+		before := e.counts()
+		resp, body := uploadCSV(t, c, u, "weekly", "x.csv", "email\nbad@example.com\n", "list", "series=all", "file")
+		if resp.StatusCode != 422 || !strings.Contains(body, "series must be welcome, join or none") || !strings.Contains(body, `id="import-form"`) {
+			t.Errorf("bad series: %d\n%s", resp.StatusCode, errorText(body))
+		}
+		if after := e.counts(); after != before {
+			t.Errorf("bad series changed %v -> %v", before, after)
+		}
+	})
 
 	t.Run("ErrBadUpload", func(t *testing.T) {
 		before := e.counts()
