@@ -22,9 +22,9 @@ func TestClaimPlan_LooksUpEachRow(t *testing.T) {
 	tx := db.MustBegin()
 	defer tx.Rollback()
 	tx.MustExec(`SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL jit = off`)
-	tx.MustExec(`PREPARE claim(timestamptz) AS ` + claimQuery(100))
+	tx.MustExec(`PREPARE claim(timestamptz, timestamptz, text) AS ` + claimQuery(100))
 	var out []byte
-	if err := tx.Get(&out, `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim(now())`); err != nil {
+	if err := tx.Get(&out, `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim(now(), now() + interval '1 hour', 'plan')`); err != nil {
 		t.Fatal(err)
 	}
 	var plan []struct{ Plan planNode }
@@ -37,6 +37,43 @@ func TestClaimPlan_LooksUpEachRow(t *testing.T) {
 		if read[rel] > 300 {
 			t.Errorf("the claim of 100 read %.0f rows of %s; want a few per row claimed\n%s", read[rel], rel, out)
 		}
+	}
+}
+
+// TestCheckPlan_LooksUpEachRow: the last check before a group is sent, in
+// its generic plan, looks up the mailability of its rows one by one, not of
+// the whole list at once.
+func TestCheckPlan_LooksUpEachRow(t *testing.T) {
+	t.Parallel()
+	db := mustSendingBroadcast(t, 20000)
+	db.MustExec(`ANALYZE`)
+	db.MustExec(`UPDATE outbox SET claimed_by = 'plan', claimed_until = now() + interval '1 hour' WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT 16)`)
+	var ids string // an array literal: EXPLAIN EXECUTE takes no parameters
+	if err := db.Get(&ids, `SELECT array_agg(id)::text FROM outbox WHERE claimed_by = 'plan'`); err != nil {
+		t.Fatal(err)
+	}
+
+	tx := db.MustBegin()
+	defer tx.Rollback()
+	tx.MustExec(`SET LOCAL plan_cache_mode = force_generic_plan`)
+	tx.MustExec(`PREPARE check_claim(bigint[], text, timestamptz) AS ` + checkSQL)
+	var out []byte
+	if err := tx.Get(&out, `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE check_claim('`+ids+`', 'plan', now())`); err != nil {
+		t.Fatal(err)
+	}
+	var plan []struct{ Plan planNode }
+	if err := json.Unmarshal(out, &plan); err != nil {
+		t.Fatal(err)
+	}
+	read := map[string]float64{}
+	plan[0].Plan.walk(func(p *planNode) { read[p.Relation] += p.Rows * p.Loops })
+	for _, rel := range []string{"subscriptions", "subscribers", "outbox"} {
+		if read[rel] > 100 {
+			t.Errorf("the check of 16 read %.0f rows of %s; want a few per row\n%s", read[rel], rel, out)
+		}
+	}
+	if read["outbox"] != 16 {
+		t.Errorf("the check of 16 found %.0f outbox rows\n%s", read["outbox"], out)
 	}
 }
 

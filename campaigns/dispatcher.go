@@ -21,6 +21,10 @@ const (
 	DefaultDispatchSize = 100 // a claim; what a crash may send twice (make bench went as fast with 100, 200 and 400)
 	DefaultMaxAttempts  = 8
 	DefaultPollInterval = time.Second
+	// DefaultClaimTimeout is how long a claim holds its rows: longer than
+	// any send of a group may take at the default SMTP timeout (see
+	// groups), and what a crash delays the rows it had in flight by.
+	DefaultClaimTimeout = 30 * time.Minute
 )
 
 // DefaultBackoff waits 1 minute after the first temporary failure, then twice
@@ -50,14 +54,17 @@ type Links interface {
 // statement per batch.
 //
 // Any number of dispatchers, in one process or many, may share a database.
-// A claim is a transaction that locks its rows with FOR UPDATE SKIP LOCKED
-// and holds them until it writes their outcomes and commits, so each row is
-// written once, when it has been sent. A dispatcher that dies loses nothing:
-// Postgres ends its transaction, and its rows are queued and claimable again
-// at once (those in flight when it died may then be sent twice; nothing else
-// is). While a claim holds a row, anything else that writes the row (an
-// unsubscribe skipping what is queued for it, a cancelled broadcast) waits
-// for the claim's outcome; for a batch that is well under a second.
+// A claim marks its rows claimed, by its name and until ClaimTimeout has
+// passed, and commits at once; the sending happens outside any transaction,
+// and the outcomes are recorded in a second short one (see claimer). So
+// anything else that writes the rows (an unsubscribe skipping what is
+// queued for it, a cancelled broadcast, an erase) never waits for a send.
+// Just before a group of items is sent, it checks that the claim still
+// holds them and that each may still be mailed; a message the relay has
+// already been handed is the only one a change made after that may not
+// stop. A dispatcher that dies loses nothing: its claims lapse, and their
+// rows are claimed again then (those in flight when it died may then be
+// sent twice; nothing else is).
 //
 // Every message carries List-Unsubscribe and List-Unsubscribe-Post (RFC 2369,
 // RFC 8058), List-Id (RFC 2919), a unique Message-ID (RFC 5322) kept in the
@@ -75,10 +82,16 @@ type Dispatcher struct {
 	// List-Id. Empty: the domain of the list's from address.
 	BaseURL string
 
-	Workers     int                             // parallel SMTP connections; default DefaultWorkers
-	BatchSize   int                             // items claimed at once; default DefaultDispatchSize
-	MaxAttempts int                             // sends tried before a temporary failure is final; default DefaultMaxAttempts
-	Backoff     func(attempt int) time.Duration // wait after the attempt-th temporary failure; default DefaultBackoff
+	Workers   int // parallel SMTP connections; default DefaultWorkers
+	BatchSize int // items claimed at once; default DefaultDispatchSize
+	// ClaimTimeout is how long a claim holds its rows
+	// (TIDINGS_CLAIM_TIMEOUT); default DefaultClaimTimeout. A group is sent
+	// only while its claim has longer left than the send may take
+	// (delivery.Pool.MaxSendTime), so no live dispatcher's message is sent
+	// twice.
+	ClaimTimeout time.Duration
+	MaxAttempts  int                             // sends tried before a temporary failure is final; default DefaultMaxAttempts
+	Backoff      func(attempt int) time.Duration // wait after the attempt-th temporary failure; default DefaultBackoff
 
 	// OnBounce is called, after the outcome is recorded, for each permanent
 	// failure that says the address itself is bad (RFC 3463 X.1.x, X.2.1).
@@ -112,7 +125,7 @@ func (d *Dispatcher) now() time.Time {
 
 // outbox returns the claimer of d's outbox.
 func (d *Dispatcher) outbox() *claimer {
-	d.claimOnce.Do(func() { d.claims = &claimer{db: d.DB} })
+	d.claimOnce.Do(func() { d.claims = newClaimer(d.DB, cmp.Or(d.ClaimTimeout, DefaultClaimTimeout)) })
 	return d.claims
 }
 
@@ -141,17 +154,17 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	if ctx.Err() != nil {
 		return 0, nil
 	}
-	b, skipped, err := d.outbox().claim(ctx, d.now(), cmp.Or(d.BatchSize, DefaultDispatchSize))
+	b, err := d.outbox().claim(ctx, d.now(), cmp.Or(d.BatchSize, DefaultDispatchSize))
 	if err != nil || len(b.Items) == 0 {
-		return skipped, err
+		return 0, err
 	}
 	outcomes := d.sendAll(ctx, b.Items)
 	// Record even when ctx has ended: what was sent must not be sent again.
 	bg := context.WithoutCancel(ctx)
 	if err := d.outbox().record(bg, d.now(), b, outcomes); err != nil {
-		return skipped, err
+		return 0, err
 	}
-	processed := skipped
+	processed := 0
 	for _, o := range outcomes {
 		if o.tried > 0 || o.status == StatusSkipped {
 			processed++
@@ -198,16 +211,21 @@ const maxGroup = 16
 
 // groups splits items, in order, into the groups that workers connections
 // send (see sendGroup): an equal share each, of at most maxGroup (one under
-// Rate, so that the limiter spaces the sends themselves). Items of one
-// subscriber that follow each other, as the welcome email and the bonuses
-// queued with it do in claim order, stay in one group, so that they go out
-// one after another over one connection, in order.
+// Rate, so that the limiter spaces the sends themselves), and no more than
+// can be sent in half the claim's time, so that a group that waited for a
+// worker still fits in what is left of its claim. Items of one subscriber
+// that follow each other, as the welcome email and the bonuses queued with
+// it do in claim order, stay in one group, so that they go out one after
+// another over one connection, in order.
 func (d *Dispatcher) groups(items []Item, workers int) [][]*Item {
 	size := maxGroup
 	if d.rate() > 0 {
 		size = 1
 	}
 	size = max(1, min(size, (len(items)+workers-1)/max(workers, 1)))
+	for half := d.outbox().lease / 2; size > 1 && d.Pool.MaxSendTime(size) > half; {
+		size--
+	}
 	ptrs := make([]*Item, len(items))
 	for i := range items {
 		ptrs[i] = &items[i]
@@ -226,10 +244,12 @@ func (d *Dispatcher) groups(items []Item, workers int) [][]*Item {
 
 // sendGroup sends items, in order, through conn, and says what became of
 // each. An item is released untouched when ctx has ended before its turn
-// (or while it waited for Rate). The send under way is finished even when
-// ctx ends; delivery's own timeout bounds it. The messages go to
-// conn.SendAll together, so that each goes out in one write with the end of
-// the one before.
+// (or while it waited for Rate). Just before the send, the claim's check
+// (claimer.mailable) skips the items that may no longer be mailed, and
+// leaves out those the claim no longer holds for long enough to send them.
+// The send under way is finished even when ctx ends; delivery's own timeout
+// bounds it. The messages go to conn.SendAll together, so that each goes out
+// in one write with the end of the one before.
 func (d *Dispatcher) sendGroup(ctx context.Context, conn *delivery.Conn, items []*Item) []outcome {
 	outcomes := make([]outcome, len(items))
 	msgs := make([]*delivery.Message, 0, len(items))
@@ -249,6 +269,9 @@ func (d *Dispatcher) sendGroup(ctx context.Context, conn *delivery.Conn, items [
 	if len(msgs) == 0 {
 		return outcomes
 	}
+	if msgs, sending = d.check(ctx, items, outcomes, msgs, sending); len(msgs) == 0 {
+		return outcomes
+	}
 	for j, res := range conn.SendAll(context.WithoutCancel(ctx), ctx.Done(), msgs) {
 		i := sending[j]
 		if errors.Is(res.Err, delivery.ErrNotSent) {
@@ -258,6 +281,35 @@ func (d *Dispatcher) sendGroup(ctx context.Context, conn *delivery.Conn, items [
 		outcomes[i] = d.sent(outcomes[i], items[i], res)
 	}
 	return outcomes
+}
+
+// check runs the last check before msgs, the messages of items[sending[j]],
+// are sent: it fills in the outcomes of those that must not be sent, and
+// returns the rest. When the check itself fails, nothing is sent.
+func (d *Dispatcher) check(ctx context.Context, items []*Item, outcomes []outcome, msgs []*delivery.Message, sending []int) ([]*delivery.Message, []int) {
+	b := items[sending[0]].batch
+	ids := make([]int64, len(sending))
+	for j, i := range sending {
+		ids[j] = items[i].ID
+	}
+	ok, err := d.outbox().mailable(context.WithoutCancel(ctx), b, ids, d.now().Add(d.Pool.MaxSendTime(len(msgs))))
+	if err != nil {
+		d.logger().Error("check failed", slog.Int("items", len(ids)), slog.Any("err", err))
+	}
+	kept := 0
+	for j, i := range sending {
+		mailable, held := ok[items[i].ID]
+		switch {
+		case !held:
+			outcomes[i] = released(items[i])
+		case !mailable:
+			outcomes[i] = outcome{item: items[i], status: StatusSkipped, messageID: items[i].MessageID, lastError: "not mailable when sending"}
+		default:
+			msgs[kept], sending[kept] = msgs[j], i
+			kept++
+		}
+	}
+	return msgs[:kept], sending[:kept]
 }
 
 // prepareSend renders the message of it. When there is one to send it
@@ -304,8 +356,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	size := cmp.Or(d.BatchSize, DefaultDispatchSize)
 	if d.rate() > 0 {
 		// Claim no more than goes out in claimHold at this rate, so that a
-		// claim does not hold its rows (and keep an unsubscribe waiting)
-		// for long.
+		// claim's rows are sent long before it lapses, and a crash leaves
+		// few in flight.
 		size = max(1, min(size, int(d.rate()*claimHold.Seconds())))
 	}
 	workers := cmp.Or(d.Workers, DefaultWorkers)
@@ -335,7 +387,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	poll := cmp.Or(d.PollInterval, DefaultPollInterval)
 	for ctx.Err() == nil {
-		b, skipped, err := d.outbox().claim(ctx, d.now(), size)
+		b, err := d.outbox().claim(ctx, d.now(), size)
 		if err != nil && ctx.Err() == nil {
 			d.logger().Error("claim failed", slog.Any("err", err))
 		}
@@ -350,7 +402,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				}
 			}
 		}
-		if err == nil && len(b.Items)+skipped > 0 {
+		if err == nil && len(b.Items) > 0 {
 			continue
 		}
 		t := time.NewTimer(poll)

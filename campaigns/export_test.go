@@ -12,12 +12,25 @@ import (
 // Claimer is the outbox's claim and record, for tests.
 type Claimer struct{ c *claimer }
 
-// NewClaimer returns the claimer a Dispatcher on db uses.
-func NewClaimer(db *sqlx.DB) *Claimer { return &Claimer{&claimer{db: db}} }
+// NewClaimer returns a claimer on db whose claims hold for lease, as a
+// Dispatcher has.
+func NewClaimer(db *sqlx.DB, lease time.Duration) *Claimer {
+	return &Claimer{newClaimer(db, lease)}
+}
 
-// Claim claims up to n items due at now, and says how many it skipped.
-func (c *Claimer) Claim(ctx context.Context, now time.Time, n int) (*Batch, int, error) {
+// Claim claims up to n items due at now.
+func (c *Claimer) Claim(ctx context.Context, now time.Time, n int) (*Batch, error) {
 	return c.c.claim(ctx, now, n)
+}
+
+// Check is the check before b's items are sent, for a send that ends by
+// until: which of them b still holds, and whether each may be mailed.
+func (c *Claimer) Check(ctx context.Context, b *Batch, until time.Time) (map[int64]bool, error) {
+	ids := make([]int64, len(b.Items))
+	for i := range b.Items {
+		ids[i] = b.Items[i].ID
+	}
+	return c.c.mailable(ctx, b, ids, until)
 }
 
 // Record records b: the items whose id is in sent as sent at now, those in

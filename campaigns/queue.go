@@ -69,7 +69,10 @@ func (q *Queue) OnEvent(ctx context.Context, tx *sqlx.Tx, e subscribers.Event) e
 
 // queueConfirmation queues the confirmation email. A second request (the
 // subscriber signed up again after the cool-down) queues the same row again,
-// unless it is being sent right now.
+// and takes it from a claim that holds it: that claim's last check then
+// finds the row no longer held, so the earlier request's link is not sent
+// (or, if the relay already has it, not recorded), and the new request's
+// goes out.
 func queueConfirmation(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscribers.Event) error {
 	const q = `
 		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, ref, priority, status, due_at, created_at, updated_at)
@@ -85,8 +88,9 @@ func queueConfirmation(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscr
 		    last_error = '',
 		    temporary = false,
 		    sent_at = NULL,
-		    updated_at = EXCLUDED.updated_at
-		WHERE outbox.status <> 'sending'`
+		    claimed_until = NULL,
+		    claimed_by = NULL,
+		    updated_at = EXCLUDED.updated_at`
 	_, err := tx.ExecContext(ctx, q, e.SubscriberID, e.SubscriptionID, e.ListID, now)
 	return err
 }

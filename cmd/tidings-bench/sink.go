@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,8 @@ import (
 // sink is an SMTP server that accepts everything, throws the content away and
 // counts deliveries per recipient, so duplicates and gaps can be seen.
 type sink struct {
+	delay time.Duration // taken over each message before it is accepted
+
 	mu    sync.Mutex
 	per   map[string]int
 	total int
@@ -52,6 +55,9 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return err
 	}
+	if ss.sink.delay > 0 {
+		time.Sleep(ss.sink.delay) // a slow relay: the reply to the end of data waits
+	}
 	now := time.Now()
 	s := ss.sink
 	s.mu.Lock()
@@ -78,9 +84,15 @@ func (s *sink) stats() sinkStats {
 }
 
 // runSink serves SMTP and a stats endpoint on loopback, prints both
-// addresses on one line, and runs until killed.
-func runSink() error {
-	s := &sink{per: make(map[string]int)}
+// addresses on one line, and runs until killed. Its one flag, -delay, is
+// how long it takes over each message.
+func runSink(args []string) error {
+	fs := flag.NewFlagSet("sink", flag.ContinueOnError)
+	delay := fs.Duration("delay", 0, "time taken over each message")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	s := &sink{per: make(map[string]int), delay: *delay}
 	srv := smtp.NewServer(s)
 	srv.Domain = "sink.localhost"
 	srv.AllowInsecureAuth = true

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tidings/tidings/delivery"
 )
@@ -24,6 +25,8 @@ var settings = []setting{
 	{"TIDINGS_SECRET", "secret", "key for signing links and cookies, at least 32 characters", ""},
 	{"TIDINGS_SMTP_CONNECTIONS", "smtp-connections", "parallel SMTP connections", "10"},
 	{"TIDINGS_SEND_RATE", "send-rate", "messages per second across the instance, 0 for no limit", "0"},
+	{"TIDINGS_SMTP_TIMEOUT", "smtp-timeout", "longest wait for the relay, to connect and for each message", "30s"},
+	{"TIDINGS_CLAIM_TIMEOUT", "claim-timeout", "how long a worker holds the outbox rows it claims; a crashed worker's are sent again after it", "30m"},
 }
 
 // config is the validated configuration of `tidings serve`.
@@ -35,6 +38,8 @@ type config struct {
 	Secret          string
 	SMTPConnections int
 	SendRate        float64
+	SMTPTimeout     time.Duration
+	ClaimTimeout    time.Duration
 	Dev             bool
 	Role            string
 }
@@ -137,6 +142,17 @@ func parseConfig(get func(string) string, dev bool, role string) (config, error)
 		return c, fmt.Errorf("TIDINGS_SEND_RATE must be a number of messages per second, 0 or more, not %q", get("TIDINGS_SEND_RATE"))
 	}
 	c.SendRate = r
+
+	if c.SMTPTimeout, err = time.ParseDuration(get("TIDINGS_SMTP_TIMEOUT")); err != nil || c.SMTPTimeout <= 0 {
+		return c, fmt.Errorf("TIDINGS_SMTP_TIMEOUT must be a duration above 0 such as 30s, not %q", get("TIDINGS_SMTP_TIMEOUT"))
+	}
+	// A claim must outlast a send of one message with a connection dialled
+	// twice, with half of it to spare for the wait before the send (see
+	// campaigns.Dispatcher.ClaimTimeout and delivery.Pool.MaxSendTime).
+	least := 8 * c.SMTPTimeout
+	if c.ClaimTimeout, err = time.ParseDuration(get("TIDINGS_CLAIM_TIMEOUT")); err != nil || c.ClaimTimeout < least {
+		return c, fmt.Errorf("TIDINGS_CLAIM_TIMEOUT must be a duration of at least 8 times TIDINGS_SMTP_TIMEOUT (%s), not %q", least, get("TIDINGS_CLAIM_TIMEOUT"))
+	}
 
 	switch role {
 	case "all", "web", "worker":

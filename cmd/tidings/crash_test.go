@@ -81,6 +81,10 @@ func startWorker(t *testing.T, dsn, smtpAddr string) *exec.Cmd {
 		"TIDINGS_SECRET="+strings.Repeat("c", 32),
 		"TIDINGS_SMTP_CONNECTIONS=4",
 		"TIDINGS_SEND_RATE=600",
+		// Short, so that the claims of a killed worker lapse within the
+		// test: what it had in flight is sent again after that.
+		"TIDINGS_SMTP_TIMEOUT=3s",
+		"TIDINGS_CLAIM_TIMEOUT=24s",
 	)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

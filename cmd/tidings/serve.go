@@ -144,7 +144,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 	// The paths of the links in emails come from the web's route table.
 	links := &subscribers.Links{BaseURL: baseURL, Paths: a.web.LinkPaths(), Tokens: tokens, ConfirmTTL: confirmTTL, Now: now}
 	if cfg.Role != "web" {
-		sender, err := delivery.NewSender(delivery.Config{URL: cfg.SMTPURL})
+		sender, err := delivery.NewSender(delivery.Config{URL: cfg.SMTPURL, Timeout: cfg.SMTPTimeout})
 		if err != nil {
 			a.close()
 			return nil, fmt.Errorf("TIDINGS_SMTP_URL: %w", err)
@@ -157,7 +157,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 		a.scheduler = &campaigns.Scheduler{DB: db, Now: now, Logger: logger}
 		a.dispatcher = &campaigns.Dispatcher{
 			DB: db, Now: now, Pool: &delivery.Pool{Sender: sender, Rate: cfg.SendRate}, Renderer: renderer, Links: links, BaseURL: baseURL,
-			Workers: cfg.SMTPConnections, OnBounce: a.subscribers.Bounce, Logger: logger,
+			Workers: cfg.SMTPConnections, ClaimTimeout: cfg.ClaimTimeout, OnBounce: a.subscribers.Bounce, Logger: logger,
 		}
 	}
 
