@@ -32,9 +32,25 @@ type pageLink struct{ URL, Text string }
 // URL builds a path from a route name, for templates.
 func (p page) URL(name string, pairs ...string) string { return p.server.url(name, pairs...) }
 
+// Here reports whether the page is in the section of the editor whose index
+// is the named route, for the navigation's aria-current: the dashboard only
+// at its own path, the others at theirs and below.
+func (p page) Here(name string) bool {
+	u := p.server.url(name)
+	if name == "editor-dashboard" {
+		return p.Path == u
+	}
+	return p.Path == u || strings.HasPrefix(p.Path, u+"/")
+}
+
 // newPage is the one helper that builds the data every page needs.
 func (s *Server) newPage(title string, data any) page {
 	return page{Title: title, Data: data, server: s}
+}
+
+// pageFuncs are the functions pages may call beyond the builtins.
+var pageFuncs = template.FuncMap{
+	"shortUA": shortUserAgent,
 }
 
 // parsePages parses each page together with the layout.
@@ -49,7 +65,7 @@ func (s *Server) parsePages() error {
 		if base == "layout" {
 			continue
 		}
-		t, err := template.New(base).ParseFS(pageFiles, "pages/layout.html", name)
+		t, err := template.New(base).Funcs(pageFuncs).ParseFS(pageFiles, "pages/layout.html", name)
 		if err != nil {
 			return fmt.Errorf("web: parse %s: %w", name, err)
 		}
