@@ -97,3 +97,13 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, tit
 	p.Lines = lines
 	s.render(w, r, status, "message", p)
 }
+
+// editorPage is newPage for the signed-in pages: wide, with the navigation.
+func (s *Server) editorPage(r *http.Request, title string, data any) page {
+	p := s.newPage(title, data)
+	p.Wide = true
+	p.Editor = editorFrom(r.Context())
+	p.DevInbox = s.inbox != nil
+	p.Path = r.URL.Path
+	return p
+}
