@@ -70,8 +70,9 @@ type BroadcastStats struct {
 	Retryable int `json:"retryable"` // failed only because their retries ran out: RetryFailed queues them again
 	Skipped   int `json:"skipped"`   // not sent: unsubscribed, suppressed or cancelled first
 
-	// Rate is the messages per second sent over the last minute (or since the
-	// start, if that is sooner; up to the finish for a finished broadcast).
+	// Rate is the messages per second: while sending, over the last minute
+	// (or since the start, if that is sooner); once done, from the first
+	// message sent to the last.
 	Rate float64 `json:"rate"`
 	// EstimatedFinish is when a sending broadcast should be done at Rate; nil
 	// when it is not sending or nothing has been sent in the last minute.
@@ -540,35 +541,43 @@ func startBroadcast(ctx context.Context, tx *sqlx.Tx, b *broadcastRow, now time.
 // estimated finish and unsubscribes.
 func broadcastStats(ctx context.Context, tx *sqlx.Tx, b *Broadcast, now time.Time) (*BroadcastStats, error) {
 	st := &BroadcastStats{}
-	// The rate window ends now, or at the finish; it is the last minute, or
-	// less if the broadcast started less than a minute before.
-	end := now
-	if b.FinishedAt != nil {
-		end = *b.FinishedAt
-	}
-	begin := end.Add(-rateWindow)
-	if b.StartedAt != nil && b.StartedAt.After(begin) {
-		begin = *b.StartedAt
-	}
+	// While it sends, the rate is over the last minute up to now (or since
+	// the start, if that is less); once it is done, from its first
+	// message sent to its last, so that a broadcast that went out in a
+	// moment is not averaged over the seconds until someone looked.
 	const counts = `
 		SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
 		       count(*) FILTER (WHERE status = 'sent') AS sent,
 		       count(*) FILTER (WHERE status = 'failed') AS failed,
 		       count(*) FILTER (WHERE status = 'failed' AND temporary) AS retryable,
 		       count(*) FILTER (WHERE status = 'skipped') AS skipped,
-		       count(*) FILTER (WHERE status = 'sent' AND sent_at > $2 AND sent_at <= $3) AS recent
+		       count(*) FILTER (WHERE status = 'sent' AND sent_at > $2) AS recent,
+		       min(sent_at) AS first_sent,
+		       max(sent_at) AS last_sent
 		FROM outbox
 		WHERE broadcast_id = $1`
 	var c struct {
 		Queued, Sent, Failed, Retryable, Skipped, Recent int
+		FirstSent, LastSent                              *time.Time
 	}
-	row := tx.QueryRowxContext(ctx, counts, b.ID, begin, end)
-	if err := row.Scan(&c.Queued, &c.Sent, &c.Failed, &c.Retryable, &c.Skipped, &c.Recent); err != nil {
+	row := tx.QueryRowxContext(ctx, counts, b.ID, now.Add(-rateWindow))
+	if err := row.Scan(&c.Queued, &c.Sent, &c.Failed, &c.Retryable, &c.Skipped, &c.Recent, &c.FirstSent, &c.LastSent); err != nil {
 		return nil, fmt.Errorf("campaigns: broadcast %d stats: %w", b.ID, err)
 	}
 	st.Queued, st.Sent, st.Failed, st.Retryable, st.Skipped = c.Queued, c.Sent, c.Failed, c.Retryable, c.Skipped
-	if secs := end.Sub(begin).Seconds(); b.StartedAt != nil && secs > 0 {
-		st.Rate = float64(c.Recent) / secs
+	switch {
+	case b.Status == BroadcastSending:
+		begin := now.Add(-rateWindow)
+		if b.StartedAt != nil && b.StartedAt.After(begin) {
+			begin = *b.StartedAt
+		}
+		if secs := now.Sub(begin).Seconds(); secs > 0 {
+			st.Rate = float64(c.Recent) / secs
+		}
+	case c.Sent >= 2: // one message has no rate
+		if secs := c.LastSent.Sub(*c.FirstSent).Seconds(); secs > 0 {
+			st.Rate = float64(c.Sent-1) / secs
+		}
 	}
 	if left := c.Queued; b.Status == BroadcastSending && left > 0 && st.Rate > 0 {
 		t := now.Add(time.Duration(float64(left) / st.Rate * float64(time.Second))).Truncate(time.Second)

@@ -164,6 +164,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	if err := d.outbox().record(bg, d.now(), b, outcomes); err != nil {
 		return 0, err
 	}
+	d.finish(bg, outcomes)
 	processed := 0
 	for _, o := range outcomes {
 		if o.tried > 0 || o.status == StatusSkipped {
@@ -437,6 +438,7 @@ func (d *Dispatcher) recordLoop(finished <-chan *Batch) {
 			d.logger().Error("record failed", slog.Int("outcomes", len(b.outcomes)), slog.Any("err", err))
 			continue
 		}
+		d.finish(ctx, b.outcomes)
 		if slices.ContainsFunc(b.outcomes, func(o outcome) bool { return o.bounce != "" }) {
 			bounces.Go(func() { d.bounce(ctx, b.outcomes) })
 		}

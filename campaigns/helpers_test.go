@@ -62,7 +62,7 @@ func newEnv(tb testing.TB, db *sqlx.DB, start string) *env {
 		db:    db,
 		clock: c,
 		store: &campaigns.Store{DB: db, Now: c.Now},
-		queue: &campaigns.Queue{Now: c.Now},
+		queue: &campaigns.Queue{},
 		sched: &campaigns.Scheduler{DB: db, Now: c.Now},
 	}
 }

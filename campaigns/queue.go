@@ -14,17 +14,9 @@ import (
 // OnEvent is wired as subscribers.Store.OnEvent, so it runs inside the
 // transaction that changed the subscription: a sign-up and its confirmation
 // message, or an unsubscribe and the skipping of its queued messages, commit
-// together or not at all.
-type Queue struct {
-	Now func() time.Time
-}
-
-func (q *Queue) now() time.Time {
-	if q.Now != nil {
-		return q.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+// together or not at all. It has no clock of its own: what it queues is
+// due at the event's time, the time its transaction read once.
+type Queue struct{}
 
 // OnEvent applies event e in tx:
 //
@@ -44,7 +36,10 @@ func (q *Queue) now() time.Time {
 // Other kinds change nothing. Every statement is safe to run twice. Errors are
 // internal (EINTERNAL); the caller's transaction should then roll back.
 func (q *Queue) OnEvent(ctx context.Context, tx *sqlx.Tx, e subscribers.Event) error {
-	now := q.now()
+	if e.At.IsZero() {
+		return fmt.Errorf("campaigns: %s of subscription %d has no time", e.Kind, e.SubscriptionID)
+	}
+	now := e.At.UTC()
 	var err error
 	switch e.Kind {
 	case subscribers.EventConfirmationRequested:

@@ -78,7 +78,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 			break
 		}
 	}
-	return total, s.finishBroadcasts(ctx, now)
+	return total, finishBroadcasts(ctx, s.DB, now, nil)
 }
 
 // startBroadcasts starts the scheduled broadcasts due at now, oldest first,
@@ -125,27 +125,6 @@ func (s *Scheduler) startOne(ctx context.Context, now time.Time) (int64, bool, e
 		return 0, false, fmt.Errorf("campaigns: start broadcast %d: %w", b.ID, err)
 	}
 	return n, true, nil
-}
-
-// finishBroadcasts marks sent, at now, every sending broadcast that has
-// nothing queued or being sent. A paused one waits for Resume; one whose
-// failed messages are retried becomes sending again (RetryFailed).
-func (s *Scheduler) finishBroadcasts(ctx context.Context, now time.Time) error {
-	const q = `
-		UPDATE broadcasts b
-		SET status = 'sent',
-		    finished_at = $1,
-		    updated_at = $1
-		WHERE b.status = 'sending'
-		  AND NOT EXISTS (
-		      SELECT 1
-		      FROM outbox o
-		      WHERE o.broadcast_id = b.id
-		        AND o.status = 'queued')`
-	if _, err := s.DB.ExecContext(ctx, q, now); err != nil {
-		return fmt.Errorf("campaigns: finish broadcasts: %w", err)
-	}
-	return nil
 }
 
 func (s *Scheduler) logger() *slog.Logger {

@@ -31,7 +31,7 @@ func MustStartBroadcasts(t *testing.T) *broadcastEnv {
 	db := pgtest.MustOpenDB(t)
 	clk := &clock{t: time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)}
 	tokens := &subscribers.Tokens{Secret: []byte("0123456789abcdef0123456789abcdef")}
-	queue := &campaigns.Queue{Now: clk.Now}
+	queue := &campaigns.Queue{}
 	subs := &subscribers.Store{DB: db, Now: clk.Now, Tokens: tokens, OnEvent: queue.OnEvent}
 	catch, err := devmail.Start("127.0.0.1:0")
 	if err != nil {

@@ -50,5 +50,5 @@ func (s *Server) handleInboxHTML(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, tidings.Errorf(tidings.ENOTFOUND, "Message not found: the dev inbox keeps the most recent messages only."))
 		return
 	}
-	writeSandboxed(w, m.HTML)
+	writeFramed(w, m.HTML, inboxCSP)
 }

@@ -36,7 +36,6 @@ type broadcastPage struct {
 	Zones    []string
 	Schedule scheduleForm
 	Emails   string // the test form's addresses
-	Results  []campaigns.TestResult
 
 	Error, Notice string
 
@@ -58,7 +57,13 @@ func (s *Server) handleEditorBroadcastShow(w http.ResponseWriter, r *http.Reques
 	if !ok {
 		return
 	}
-	s.renderBroadcast(w, r, http.StatusOK, b, broadcastPage{Notice: broadcastNotices[r.URL.Query().Get("done")]})
+	f := s.takeFlash(w, r)
+	d := broadcastPage{Notice: broadcastNotices[r.URL.Query().Get("done")], Emails: f.Emails}
+	if f.Notice != "" {
+		d.Notice = f.Notice
+	}
+	d.Error = f.Error
+	s.renderBroadcast(w, r, http.StatusOK, b, d)
 }
 
 // renderBroadcast fills in what b's page shows and renders it with status.
@@ -275,9 +280,11 @@ func (s *Server) handleEditorBroadcastCancelForm(w http.ResponseWriter, r *http.
 		return
 	}
 	var lines []string
+	title, button := "Cancel this broadcast?", "Cancel broadcast"
 	switch b.Status {
 	case campaigns.BroadcastDraft:
-		lines = []string{"The draft is kept, cancelled: it can no longer be sent or changed."}
+		title, button = "Discard this draft?", "Discard draft"
+		lines = []string{"The draft is discarded: it can no longer be sent or changed. It stays in the list of broadcasts, marked cancelled."}
 	case campaigns.BroadcastScheduled:
 		lines = []string{"It will not go out at its scheduled time, and can no longer be sent or changed."}
 	default:
@@ -291,9 +298,9 @@ func (s *Server) handleEditorBroadcastCancelForm(w http.ResponseWriter, r *http.
 		}
 	}
 	lines = append(lines, "This cannot be undone.")
-	s.render(w, r, http.StatusOK, "editor_broadcast_confirm", s.editorPage(r, "Cancel this broadcast?", confirmBroadcast{
+	s.render(w, r, http.StatusOK, "editor_broadcast_confirm", s.editorPage(r, title, confirmBroadcast{
 		B: b, Lines: lines, Action: s.url("editor-broadcast-cancel", "id", itoa(b.ID)),
-		Button: "Cancel broadcast", Danger: true, Cancel: s.url("editor-broadcast", "id", itoa(b.ID)),
+		Button: button, Danger: true, Cancel: s.url("editor-broadcast", "id", itoa(b.ID)),
 	}))
 }
 
@@ -342,17 +349,21 @@ func (s *Server) handleEditorBroadcastTest(w http.ResponseWriter, r *http.Reques
 		s.broadcastFail(w, r, b, broadcastPage{}, err)
 		return
 	}
-	d := broadcastPage{Emails: strings.TrimSpace(r.PostFormValue("emails"))}
-	emails := strings.FieldsFunc(d.Emails, func(c rune) bool { return c == ',' || c == ';' || c == ' ' || c == '\n' || c == '\r' || c == '\t' })
+	// Once the test went to the relay, the browser is sent back to the
+	// broadcast's page (post, redirect, get), which says what happened
+	// once: a reload sends nothing again.
+	f := flash{Emails: strings.TrimSpace(r.PostFormValue("emails"))}
+	back := s.url("editor-broadcast", "id", itoa(b.ID)) + "#test"
+	emails := strings.FieldsFunc(f.Emails, func(c rune) bool { return c == ',' || c == ';' || c == ' ' || c == '\n' || c == '\r' || c == '\t' })
 	results, err := s.tester.Test(r.Context(), b.ID, emails)
 	if err != nil {
+		// Nothing was sent: the form again, with the reason.
 		if tidings.ErrorCode(err) == tidings.EINVALID && len(emails) == 0 {
 			err = tidings.Errorf(tidings.EINVALID, "Type the addresses to send the test to.")
 		}
-		s.broadcastFail(w, r, b, d, err)
+		s.broadcastFail(w, r, b, broadcastPage{Emails: f.Emails}, err)
 		return
 	}
-	d.Results = results
 	var sent, failed []string
 	for _, res := range results {
 		if res.Status == "sent" {
@@ -365,15 +376,14 @@ func (s *Server) handleEditorBroadcastTest(w http.ResponseWriter, r *http.Reques
 			failed = append(failed, line)
 		}
 	}
-	status := http.StatusOK
 	if len(sent) > 0 {
-		d.Notice = "A test copy was sent to " + strings.Join(sent, ", ") + ", with “[Test]” before its subject."
+		f.Notice = "A test copy was sent to " + strings.Join(sent, ", ") + ", with “[Test]” before its subject."
 	}
 	if len(failed) > 0 {
-		status = http.StatusBadGateway
-		d.Error = "The mail relay did not take the test for " + strings.Join(failed, "; ")
+		f.Error = "The mail relay did not take the test for " + strings.Join(failed, "; ")
 	}
-	s.renderBroadcast(w, r, status, b, d)
+	s.setFlash(w, f)
+	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
 // handleEditorBroadcastProgress answers with the broadcast's progress as

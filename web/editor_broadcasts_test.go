@@ -231,6 +231,17 @@ func TestEditorBroadcasts(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(body, "A test copy was sent to ed@example.com, Boss@example.com") {
 			t.Fatalf("test: got %d\n%s", resp.StatusCode, alertText(body))
 		}
+		// Post, redirect, get: the browser is on the broadcast's page, the
+		// addresses are still in the form, and a reload says nothing again.
+		if got := resp.Request.URL.Path; got != "/editor/broadcasts/"+id {
+			t.Errorf("after the test the browser is at %s", got)
+		}
+		if !strings.Contains(body, `value="ed@example.com, Boss@Example.com"`) {
+			t.Errorf("the test form forgot the addresses")
+		}
+		if _, again := get(t, c, page); strings.Contains(again, "A test copy was sent") {
+			t.Errorf("a reload shows the notice again")
+		}
 		msgs := e.catch.Messages()[before:]
 		if len(msgs) != 2 || msgs[0].Subject != "[Test] News for Ada" || msgs[0].To[0] != "ed@example.com" || msgs[1].To[0] != "Boss@example.com" {
 			t.Fatalf("test messages %+v", msgs)
@@ -464,8 +475,11 @@ func TestEditorBroadcasts(t *testing.T) {
 		// A draft.
 		resp, _ := post(t, c, base, broadcastValues("Draft to cancel"))
 		draft := broadcastIDFrom(t, resp)
+		if _, page := get(t, c, base+"/"+draft); !strings.Contains(page, "Discard draft…") {
+			t.Errorf("a draft's page does not offer to discard it")
+		}
 		resp, body := get(t, c, base+"/"+draft+"/cancel")
-		if resp.StatusCode != 200 || !strings.Contains(body, "Cancel this broadcast?") || e.stored(draft).Status != "draft" {
+		if resp.StatusCode != 200 || !strings.Contains(body, "Discard this draft?") || !strings.Contains(body, "The draft is discarded") || e.stored(draft).Status != "draft" {
 			t.Fatalf("confirm: got %d\n%s", resp.StatusCode, alertText(body))
 		}
 		resp, body = post(t, c, base+"/"+draft+"/cancel", nil)

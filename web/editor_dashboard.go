@@ -45,21 +45,6 @@ func (s *Server) handleEditorDashboard(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "editor_dashboard", p)
 }
 
-// editorPage is newPage for the signed-in pages: wide, with the navigation.
-func (s *Server) editorPage(r *http.Request, title string, data any) page {
-	p := s.newPage(title, data)
-	p.Wide = true
-	p.Editor = editorFrom(r.Context())
-	p.DevInbox = s.inbox != nil
-	p.Path = r.URL.Path
-	return p
-}
-
-// editorError answers an error of an editor page (fail).
-func (s *Server) editorError(w http.ResponseWriter, r *http.Request, err error) {
-	s.fail(w, r, err)
-}
-
 // activityChart draws sign-ups, confirmations and unsubscribes per week as
 // grouped bars in SVG, server-side.
 func activityChart(weeks []subscribers.WeekActivity) template.HTML {

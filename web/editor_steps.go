@@ -234,7 +234,29 @@ func (s *Server) handleEditorStepNew(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.renderCompose(w, r, http.StatusOK, composePage{Kind: "step", New: true, List: l, Form: contentForm{DelayDays: "7"}})
+	f := contentForm{DelayDays: "7"}
+	if steps, err := s.campaigns.Steps(r.Context(), l.ID); err == nil {
+		f.SendTime = usualSendTime(steps)
+	}
+	s.renderCompose(w, r, http.StatusOK, composePage{Kind: "step", New: true, List: l, Form: f})
+}
+
+// usualSendTime is the send time most of a list's steps have (the latest
+// step's, when it is a tie), the default of a new step: a series is
+// usually sent at one hour of the week. "" when the steps have none.
+func usualSendTime(steps []*campaigns.Step) string {
+	seen := map[string]int{}
+	best := ""
+	for _, st := range steps {
+		if st.SendTime == "" {
+			continue
+		}
+		seen[st.SendTime]++
+		if seen[st.SendTime] >= seen[best] {
+			best = st.SendTime
+		}
+	}
+	return best
 }
 
 // handleEditorStepCreate adds a step; the form's Preview and test buttons

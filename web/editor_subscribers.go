@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gorilla/mux"
-
 	"github.com/tidings/tidings"
 	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/subscribers"
@@ -126,14 +124,6 @@ func (s *Server) handleEditorSubscriberIndex(w http.ResponseWriter, r *http.Requ
 	s.render(w, r, status, "editor_subscribers", s.editorPage(r, "Subscribers", d))
 }
 
-// withQuery appends a query string to a path when there is one.
-func withQuery(path string, v url.Values) string {
-	if len(v) == 0 {
-		return path
-	}
-	return path + "?" + v.Encode()
-}
-
 // listNames maps each list's slug to its name.
 func listNames(lists []*subscribers.List) map[string]string {
 	m := make(map[string]string, len(lists))
@@ -221,13 +211,6 @@ func (s *Server) renderSubscriber(w http.ResponseWriter, r *http.Request, id int
 // back to the subscribers.
 func (s *Server) subscriberFail(w http.ResponseWriter, r *http.Request, err error) {
 	s.fail(w, r, err, pageLink{URL: s.url("editor-subscribers"), Text: "Back to the subscribers"})
-}
-
-// subscriberID reads the subscriber id from the path.
-func subscriberID(r *http.Request) int64 {
-	// The route only matches digits; an id too large for int64 finds no one.
-	id, _ := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
-	return id
 }
 
 // handleEditorSubscriberShow shows a subscriber: subscriptions, tags, time

@@ -48,7 +48,7 @@ func MustStart(t testing.TB, limits web.Limits) *env {
 	db := pgtest.MustOpenDB(t)
 	clk := &clock{t: time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)}
 	tokens := &subscribers.Tokens{Secret: []byte("0123456789abcdef0123456789abcdef")}
-	queue := &campaigns.Queue{Now: clk.Now}
+	queue := &campaigns.Queue{}
 	subs := &subscribers.Store{DB: db, Now: clk.Now, Tokens: tokens, OnEvent: queue.OnEvent}
 	eds := &editors.Store{DB: db, Now: clk.Now}
 	e := &env{t: t, db: db, clock: clk, subs: subs, eds: eds}

@@ -32,9 +32,25 @@ type pageLink struct{ URL, Text string }
 // URL builds a path from a route name, for templates.
 func (p page) URL(name string, pairs ...string) string { return p.server.url(name, pairs...) }
 
+// Here reports whether the page is in the section of the editor whose index
+// is the named route, for the navigation's aria-current: the dashboard only
+// at its own path, the others at theirs and below.
+func (p page) Here(name string) bool {
+	u := p.server.url(name)
+	if name == "editor-dashboard" {
+		return p.Path == u
+	}
+	return p.Path == u || strings.HasPrefix(p.Path, u+"/")
+}
+
 // newPage is the one helper that builds the data every page needs.
 func (s *Server) newPage(title string, data any) page {
 	return page{Title: title, Data: data, server: s}
+}
+
+// pageFuncs are the functions pages may call beyond the builtins.
+var pageFuncs = template.FuncMap{
+	"shortUA": shortUserAgent,
 }
 
 // parsePages parses each page together with the layout.
@@ -49,7 +65,7 @@ func (s *Server) parsePages() error {
 		if base == "layout" {
 			continue
 		}
-		t, err := template.New(base).ParseFS(pageFiles, "pages/layout.html", name)
+		t, err := template.New(base).Funcs(pageFuncs).ParseFS(pageFiles, "pages/layout.html", name)
 		if err != nil {
 			return fmt.Errorf("web: parse %s: %w", name, err)
 		}
@@ -80,4 +96,14 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, tit
 	p := s.newPage(title, nil)
 	p.Lines = lines
 	s.render(w, r, status, "message", p)
+}
+
+// editorPage is newPage for the signed-in pages: wide, with the navigation.
+func (s *Server) editorPage(r *http.Request, title string, data any) page {
+	p := s.newPage(title, data)
+	p.Wide = true
+	p.Editor = editorFrom(r.Context())
+	p.DevInbox = s.inbox != nil
+	p.Path = r.URL.Path
+	return p
 }

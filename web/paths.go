@@ -1,7 +1,11 @@
 package web
 
 import (
+	"net/http"
+	"net/url"
 	"strconv"
+
+	"github.com/gorilla/mux"
 
 	"github.com/tidings/tidings"
 )
@@ -17,3 +21,18 @@ func pathID(s string) (int64, error) {
 
 // itoa formats an id for a path.
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// subscriberID reads the subscriber id from the path.
+func subscriberID(r *http.Request) int64 {
+	// The route only matches digits; an id too large for int64 finds no one.
+	id, _ := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
+	return id
+}
+
+// withQuery appends a query string to a path when there is one.
+func withQuery(path string, v url.Values) string {
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
+}

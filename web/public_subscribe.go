@@ -33,7 +33,7 @@ func (s *Server) handleSubscribeForm(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, errorStatus(err), "No such newsletter", "Check the address of the page; this newsletter does not exist.")
 		return
 	}
-	s.render(w, r, http.StatusOK, "subscribe", s.newPage(list.Name, map[string]any{"List": list}))
+	s.renderSignup(w, r, http.StatusOK, list, map[string]any{})
 }
 
 // handleSubscribe takes a sign-up from a form or JSON. It answers 202 whether
@@ -57,7 +57,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.logError(r, err)
-		s.render(w, r, errorStatus(err), "subscribe", s.newPage(list.Name, map[string]any{"List": list, "Error": tidings.ErrorMessage(err), "Email": in.Email, "Name": in.Name}))
+		s.renderSignup(w, r, errorStatus(err), list, map[string]any{"Error": tidings.ErrorMessage(err), "Email": in.Email, "Name": in.Name})
 	}
 
 	ip := clientIP(r)
@@ -163,4 +163,24 @@ func formTags(values []string) []string {
 		}
 	}
 	return tags
+}
+
+// renderSignup renders the hosted sign-up form of list with data, and with
+// what the list promises: the bonus emails sent right after confirmation.
+// A subject written with merge fields is not shown, since on the form there
+// is nobody to fill them in for; the count still says how many there are.
+func (s *Server) renderSignup(w http.ResponseWriter, r *http.Request, status int, list *subscribers.List, data map[string]any) {
+	data["List"] = list
+	if bonuses, err := s.campaigns.Bonuses(r.Context(), list.ID); err == nil {
+		var subjects []string
+		for _, b := range bonuses {
+			if !strings.Contains(b.Subject, "{{") {
+				subjects = append(subjects, b.Subject)
+			}
+		}
+		data["BonusCount"], data["Bonuses"] = len(bonuses), subjects
+	} else {
+		s.logError(r, err) // the form works without them
+	}
+	s.render(w, r, status, "subscribe", s.newPage(list.Name, data))
 }

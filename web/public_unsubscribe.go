@@ -48,9 +48,11 @@ func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 		s.unsubscribeError(w, r, err)
 		return
 	}
-	s.message(w, r, http.StatusOK, "You are unsubscribed",
-		res.Email+" will get no more emails from "+res.List.Name+".",
-		"If this was a mistake, you can sign up again on the form at any time.")
+	// The answer offers the way back: a new sign-up, which sends a new
+	// confirmation, so an unsubscribe is undone only by the inbox's owner.
+	s.render(w, r, http.StatusOK, "unsubscribed", s.newPage("You are unsubscribed", map[string]any{
+		"List": res.List, "Email": res.Email,
+	}))
 }
 
 func (s *Server) unsubscribeError(w http.ResponseWriter, r *http.Request, err error) {

@@ -35,11 +35,21 @@ func allowFraming(w http.ResponseWriter) {
 // and only Tidings' own pages may frame it.
 const sandboxedCSP = "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
 
+// inboxCSP is sandboxedCSP for the dev inbox's frame, which also keeps the
+// page's origin so that the inbox can size the frame to the whole email.
+// Scripts stay off: neither the policy nor the frame allows them.
+const inboxCSP = "sandbox allow-same-origin; default-src 'none'; img-src * data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
+
 // writeSandboxed answers with an email's HTML under sandboxedCSP.
 func writeSandboxed(w http.ResponseWriter, html string) {
+	writeFramed(w, html, sandboxedCSP)
+}
+
+// writeFramed answers with an email's HTML under the policy csp.
+func writeFramed(w http.ResponseWriter, html, csp string) {
 	h := w.Header()
 	h.Set("X-Frame-Options", "SAMEORIGIN")
-	h.Set("Content-Security-Policy", sandboxedCSP)
+	h.Set("Content-Security-Policy", csp)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	w.Write([]byte(html))
 }

@@ -160,13 +160,18 @@ func TestBrowser_SearchSubscriberAndSeeEvents(t *testing.T) {
 	}
 
 	var kinds []string
-	var events, messages string
+	var events, messages, fullUA string
 	err = chromedp.Run(ctx,
 		chromedp.Click(`#subscribers td.sub-email a`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#events`, chromedp.ByQuery),
 		chromedp.Evaluate(`[...document.querySelectorAll("#events .event-kind")].map(e => e.dataset.kind + ": " + e.textContent)`, &kinds),
 		chromedp.Text(`#events`, &events, chromedp.ByQuery),
 		chromedp.Text(`#messages`, &messages, chromedp.ByQuery),
+		// Each row shows the browser in short; the whole user agent opens
+		// on demand.
+		chromedp.Click(`#events td.ua summary`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#events td.ua .ua-full`, chromedp.ByQuery),
+		chromedp.Text(`#events td.ua .ua-full`, &fullUA, chromedp.ByQuery),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -174,10 +179,16 @@ func TestBrowser_SearchSubscriberAndSeeEvents(t *testing.T) {
 	if strings.Join(kinds, ",") != "confirmation_requested: Confirmation requested,subscribed: Signed up" {
 		t.Errorf("events, newest first: %q", kinds)
 	}
-	for _, want := range []string{"127.0.0.1", "Mozilla/5.0 (SignupTest)", "hosted", "Send me the weekly series."} {
+	for _, want := range []string{"127.0.0.1", "Mozilla/5.0", "hosted", "Send me the weekly series."} {
 		if !strings.Contains(events, want) {
 			t.Errorf("the events lack %q:\n%s", want, events)
 		}
+	}
+	if strings.Contains(events, "(SignupTest)") {
+		t.Errorf("the events print the whole user agent on every row:\n%s", events)
+	}
+	if fullUA != "Mozilla/5.0 (SignupTest)" {
+		t.Errorf("the full user agent on demand: %q", fullUA)
 	}
 	if !strings.Contains(messages, "Confirm your subscription") || !strings.Contains(messages, "sent") {
 		t.Errorf("messages:\n%s", messages)

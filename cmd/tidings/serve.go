@@ -106,7 +106,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 	a.cfg = cfg
 
 	tokens := &subscribers.Tokens{Secret: []byte(cfg.Secret)}
-	queue := &campaigns.Queue{Now: now}
+	queue := &campaigns.Queue{}
 	a.subscribers = &subscribers.Store{DB: db, Now: now, Tokens: tokens, OnEvent: queue.OnEvent}
 	a.campaigns = &campaigns.Store{DB: db, Now: now}
 	a.editors = &editors.Store{DB: db, Now: now}
