@@ -45,10 +45,17 @@ func (s *Server) handleAPISubscriberImport(w http.ResponseWriter, r *http.Reques
 	// (HTTP/2 through some proxies); the server's read timeout then applies.
 	extendDeadlines(w, importReadTime)
 	body := http.MaxBytesReader(w, r.Body, maxImportBody)
-	rep, err := s.subscribers.Import(r.Context(), subscribers.ImportRequest{
-		List: slug, Series: r.URL.Query().Get("series"),
-		Meta: subscribers.Meta{IP: clientIP(r), UserAgent: userAgent(r), Form: "import"},
-	}, body)
+	var rep *subscribers.ImportReport
+	var err error
+	if r.ContentLength > maxImportBody {
+		// Said too large before a byte is read: reading it could only end so.
+		err = &http.MaxBytesError{Limit: maxImportBody}
+	} else {
+		rep, err = s.subscribers.Import(r.Context(), subscribers.ImportRequest{
+			List: slug, Series: r.URL.Query().Get("series"),
+			Meta: subscribers.Meta{IP: clientIP(r), UserAgent: userAgent(r), Form: "import"},
+		}, body)
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{

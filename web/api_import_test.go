@@ -163,7 +163,7 @@ func TestAPI_Import(t *testing.T) {
 			{"?list=nope", "text/csv", "email\na@example.com\n", 404, "no list"},
 			{"", "text/csv", "email\na@example.com\n", 422, "?list=SLUG"},
 			{"?list=weekly", mw.FormDataContentType(), mp.String(), 422, "not as a form upload"},
-			{"?list=weekly", "text/csv", "email,name\n" + strings.Repeat("a@example.com,"+strings.Repeat("n", 1000)+"\n", 65<<10), 413, "too large"},
+			{"?list=weekly", "text/csv", "email,name\n" + strings.Repeat("x,"+strings.Repeat("n", 1000)+"\n", 66<<10), 413, "too large"},
 			{"?list=weekly", "text/csv", "email\n" + strings.Repeat("a", 1<<20), 422, "The row that starts on line 2 is longer than 64 KiB"},
 		} {
 			before := e.counts()

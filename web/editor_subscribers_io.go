@@ -70,6 +70,11 @@ func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Req
 	// server's timeouts allow.
 	extendDeadlines(w, importReadTime)
 	up := &uploadReader{r: http.MaxBytesReader(w, r.Body, maxImportBody)}
+	if r.ContentLength > maxImportBody {
+		// Said too large before a byte is read: reading it could only end so.
+		s.importFailed(w, r, "", "", up, up.broke(&http.MaxBytesError{Limit: maxImportBody}))
+		return
+	}
 	r.Body = io.NopCloser(up)
 	mr, err := r.MultipartReader()
 	if err != nil {
