@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -58,9 +57,7 @@ func (s *Server) handleAPISubscriberImport(w http.ResponseWriter, r *http.Reques
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{
-			"error": fmt.Sprintf("The file is too large: at most %d MiB. Split it and import the parts; nothing was imported.", maxImportBody>>20),
-		})
+		s.jsonError(w, r, importTooLarge())
 		return
 	}
 	if err != nil {

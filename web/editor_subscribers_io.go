@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/csv"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -63,8 +62,8 @@ func (s *Server) handleEditorSubscriberImportForm(w http.ResponseWriter, r *http
 // with 422; either way nothing is imported.
 func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Request) {
 	var series string
-	fail := func(status int, list, msg string) {
-		s.renderImport(w, r, status, importPage{List: list, Series: series, Error: msg})
+	fail := func(list string, err error) {
+		s.renderImport(w, r, errorStatus(err), importPage{List: list, Series: series, Error: tidings.ErrorMessage(err)})
 	}
 	// Hundreds of thousands of rows take longer to upload than the
 	// server's timeouts allow.
@@ -78,7 +77,7 @@ func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Req
 	r.Body = io.NopCloser(up)
 	mr, err := r.MultipartReader()
 	if err != nil {
-		fail(http.StatusBadRequest, "", "The upload could not be read: send the form with its file.")
+		fail("", tidings.Errorf(tidings.EMALFORMED, "The upload could not be read: send the form with its file."))
 		return
 	}
 	var (
@@ -124,7 +123,7 @@ func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Req
 				if sawList {
 					msg = "Choose the list to import into."
 				}
-				fail(http.StatusUnprocessableEntity, "", msg)
+				fail("", tidings.Errorf(tidings.EINVALID, "%s", msg))
 				return
 			}
 			rep, err = s.subscribers.Import(r.Context(), subscribers.ImportRequest{List: list, Series: series, Meta: meta}, part)
@@ -143,10 +142,10 @@ func (s *Server) handleEditorSubscriberImport(w http.ResponseWriter, r *http.Req
 			_, _ = io.Copy(io.Discard, up)
 		}
 	case list == "":
-		fail(http.StatusUnprocessableEntity, list, "Choose the list to import into.")
+		fail(list, tidings.Errorf(tidings.EINVALID, "Choose the list to import into."))
 		return
 	default:
-		fail(http.StatusUnprocessableEntity, list, "Choose a CSV file to import.")
+		fail(list, tidings.Errorf(tidings.EINVALID, "Choose a CSV file to import."))
 		return
 	}
 	s.renderImport(w, r, http.StatusOK, importPage{List: list, Series: rep.Series, Report: rep})
@@ -159,17 +158,21 @@ func (s *Server) importFailed(w http.ResponseWriter, r *http.Request, list, seri
 		err = up.err
 	}
 	var mbe *http.MaxBytesError
-	status, msg := errorStatus(err), tidings.ErrorMessage(err)
 	switch {
 	case errors.As(err, &mbe):
-		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("The file is too large: at most %d MiB. Split it and import the parts; nothing was imported.", maxImportBody>>20)
+		err = importTooLarge()
 	case up.err != nil:
-		status, msg = http.StatusBadRequest, "The upload broke off; nothing was imported. Please try again."
-	case status == http.StatusInternalServerError:
+		err = tidings.Errorf(tidings.EMALFORMED, "The upload broke off; nothing was imported. Please try again.")
+	case tidings.ErrorCode(err) == tidings.EINTERNAL:
 		s.logError(r, err)
-		msg = "Something went wrong; nothing was imported. Please try again in a moment."
+		err = tidings.Errorf(tidings.EINTERNAL, "Something went wrong; nothing was imported. Please try again in a moment.")
 	}
-	s.renderImport(w, r, status, importPage{List: list, Series: series, Error: msg})
+	s.renderImport(w, r, errorStatus(err), importPage{List: list, Series: series, Error: tidings.ErrorMessage(err)})
+}
+
+// importTooLarge is the error of an import over maxImportBody.
+func importTooLarge() error {
+	return tidings.Errorf(tidings.ETOOLARGE, "The file is too large: at most %d MiB. Split it and import the parts; nothing was imported.", maxImportBody>>20)
 }
 
 // uploadReader remembers an error reading the request body, so that a
@@ -268,7 +271,7 @@ func (s *Server) handleEditorSubscriberExport(w http.ResponseWriter, r *http.Req
 func (s *Server) exportFailed(w http.ResponseWriter, r *http.Request, err error) {
 	s.logError(r, err)
 	msg := tidings.ErrorMessage(err)
-	if errorStatus(err) == http.StatusInternalServerError {
+	if tidings.ErrorCode(err) == tidings.EINTERNAL {
 		msg = "Please try again in a moment."
 	}
 	p := s.editorPage(r, "The export could not start", nil)
