@@ -1,7 +1,7 @@
 # The two commands: `make run` and `make test`. See README.md.
 DATABASE_URL ?= postgres://tidings:tidings@127.0.0.1:5432/tidings?sslmode=disable
 
-.PHONY: run test build check tidy postgres chromium fuzz user token
+.PHONY: run test build check tidy postgres chromium axe fuzz user token
 
 build:
 	go build -o bin/tidings ./cmd/tidings
@@ -11,6 +11,10 @@ postgres:
 
 chromium:
 	@scripts/chromium.sh
+
+# axe-core, from npm, into .cache/axe: the browser tests run it on every page.
+axe:
+	@scripts/axe.sh
 
 run: build postgres
 	TIDINGS_DATABASE_URL='$(DATABASE_URL)' ./bin/tidings serve --dev
@@ -36,7 +40,7 @@ check: tidy
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
 
-test: postgres chromium check
+test: postgres chromium axe check
 	go test -race -count=1 ./...
 
 # make fuzz runs every fuzz target for FUZZTIME each, one after the other:

@@ -88,9 +88,16 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// newBrowser starts a headless chromium for one test; its last page is saved
-// as a screenshot when the test ends.
+// newBrowser starts a headless chromium for one test, for up to 90 s; its
+// last page is saved as a screenshot when the test ends.
 func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	return newBrowserFor(t, 90*time.Second)
+}
+
+// newBrowserFor is newBrowser for a test that visits many pages and needs
+// longer than 90 s in all.
+func newBrowserFor(t *testing.T, limit time.Duration) context.Context {
 	t.Helper()
 	dataDir, err := os.MkdirTemp("", "tidings-chromium-")
 	if err != nil {
@@ -109,7 +116,7 @@ func newBrowser(t *testing.T) context.Context {
 	)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	ctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
+	ctx, tcancel := context.WithTimeout(ctx, limit)
 	t.Cleanup(func() {
 		saveScreenshot(t, ctx)
 		tcancel()

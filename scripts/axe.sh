@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Makes sure axe-core, from the npm registry, is in .cache/axe for the
+# browser tests, which inject it into every page they check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -f .cache/axe/node_modules/axe-core/axe.min.js ]; then exit 0; fi
+echo "axe.sh: installing axe-core with npm"
+mkdir -p .cache/axe
+npm install --no-save --no-audit --no-fund --silent --prefix .cache/axe axe-core@4 >/dev/null
