@@ -23,9 +23,9 @@
 //     list's policy (ListPolicy) says whether a step falling due soon after
 //     a broadcast is sent anyway or deferred past a gap. Tester sends test
 //     copies outside the outbox.
-//   - Dispatcher claims outbox rows (FOR UPDATE SKIP LOCKED, holding the
-//     rows' locks until their outcomes are written),
-//     re-checks who may be mailed (the mailable_subscriptions view), renders
+//   - Dispatcher claims outbox rows (marked claimed in a short transaction,
+//     so that an unsubscribe never waits for a send), re-checks just
+//     before sending who may be mailed (the mailable_subscriptions view), renders
 //     at send time through templates (a broadcast or step is laid out once
 //     per version and only filled in per recipient: templates.Prepared),
 //     sends through delivery, and records the outcomes. A broadcast's rows

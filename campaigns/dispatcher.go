@@ -346,12 +346,12 @@ func (d *Dispatcher) prepareSend(ctx context.Context, it *Item) (outcome, *deliv
 // when nothing is due), Workers goroutines send the items through their own
 // persistent connections as soon as they are claimed, a group at a time
 // (see groups), and one goroutine records each batch once its last item is
-// done, in one statement, and commits it. OnBounce is called after that,
-// apart from the pipeline: it may have to wait for another batch that holds
-// a row of the same subscriber. On the way out Run finishes the sends under
-// way, releases the rest of its claims, records everything, closes its
-// connections and returns nil. A failed claim or record is logged; the rows
-// of a failed record are queued again as they were.
+// done, in one statement. OnBounce is called after that, apart from the
+// pipeline, so that a bounce's own transaction never holds up the recording.
+// On the way out Run finishes the sends under way, releases the rest of its
+// claims, records everything, closes its connections and returns nil. A
+// failed claim or record is logged; the rows of a failed record stay claimed
+// until their claim lapses, and are then claimed again.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.Close()
 	size := cmp.Or(d.BatchSize, DefaultDispatchSize)
