@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -25,6 +26,14 @@ import (
 type Store struct {
 	DB  *sqlx.DB
 	Now func() time.Time // the clock; read once per transaction; nil means time.Now
+
+	// PasswordCost is the bcrypt cost of new password hashes; 0 means
+	// bcrypt.DefaultCost. Tests lower it to bcrypt.MinCost: a hash's cost is
+	// stored in it, so hashes of any cost keep working.
+	PasswordCost int
+
+	dummyOnce sync.Once
+	dummy     []byte
 }
 
 // Editor is a person who signs in to the editor UI.

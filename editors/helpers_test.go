@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/tidings/tidings"
 	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/internal/pgtest"
@@ -26,7 +28,7 @@ const password = "correct horse battery"
 func MustOpenStore(tb testing.TB) (*editors.Store, *clock) {
 	tb.Helper()
 	clk := &clock{t: time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)}
-	return &editors.Store{DB: pgtest.MustOpenDB(tb), Now: clk.Now}, clk
+	return &editors.Store{DB: pgtest.MustOpenDB(tb), Now: clk.Now, PasswordCost: bcrypt.MinCost}, clk
 }
 
 // MustCreate creates an editor with the test password.

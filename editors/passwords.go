@@ -32,7 +32,7 @@ func (s *Store) Create(ctx context.Context, email, password string) (*Editor, er
 	if len(password) > maxPasswordBytes {
 		return nil, tidings.Errorf(tidings.EINVALID, "The password must be at most %d bytes.", maxPasswordBytes)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.passwordCost())
 	if err != nil {
 		return nil, fmt.Errorf("editors: hash password: %w", err)
 	}
@@ -49,4 +49,12 @@ func (s *Store) Create(ctx context.Context, email, password string) (*Editor, er
 		return nil, fmt.Errorf("editors: create: %w", err)
 	}
 	return e, nil
+}
+
+// passwordCost is the bcrypt cost of new hashes.
+func (s *Store) passwordCost() int {
+	if s.PasswordCost == 0 {
+		return bcrypt.DefaultCost
+	}
+	return s.PasswordCost
 }

@@ -37,9 +37,16 @@ const (
 // sign-in that must wait, so that none tells whether an account exists.
 var errSignIn = tidings.Errorf(tidings.EUNAUTHORIZED, "Wrong email or password, or too many attempts. Check them, wait a few minutes if you have tried several times, and try again.")
 
-// dummyHash makes a failed look-up cost as much as a wrong password, so the
-// time taken does not tell whether an address has an account.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("tidings-dummy-password"), bcrypt.DefaultCost)
+// dummyHash is compared against where there is no account to compare with,
+// so that a failed look-up costs as much as a wrong password and the time
+// taken does not tell whether an address has an account. It is made once,
+// at the store's cost.
+func (s *Store) dummyHash() []byte {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = bcrypt.GenerateFromPassword([]byte("tidings-dummy-password"), s.passwordCost())
+	})
+	return s.dummy
+}
 
 // SignInRequest is one sign-in attempt with a password.
 type SignInRequest struct {
@@ -72,7 +79,7 @@ func (s *Store) Authenticate(ctx context.Context, req SignInRequest) (*SignIn, e
 	if waiting, err := throttled(ctx, tx, keys); err != nil {
 		return nil, err
 	} else if waiting || req.Password == "" || len(req.Password) > 200 {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(req.Password))
+		bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(req.Password))
 		return nil, errSignIn
 	}
 	var row struct {
@@ -86,7 +93,7 @@ func (s *Store) Authenticate(ctx context.Context, req SignInRequest) (*SignIn, e
 		WHERE email = $1`
 	err = tx.GetContext(ctx, &row, sel, email)
 	if errors.Is(err, sql.ErrNoRows) {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(req.Password))
+		bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(req.Password))
 		return nil, failSignIn(ctx, tx, keys)
 	} else if err != nil {
 		return nil, fmt.Errorf("editors: authenticate: %w", err)

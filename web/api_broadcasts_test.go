@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/delivery"
 	"github.com/tidings/tidings/editors"
@@ -46,7 +48,7 @@ func MustStartBroadcasts(t *testing.T) *broadcastEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eds := &editors.Store{DB: db, Now: clk.Now}
+	eds := &editors.Store{DB: db, Now: clk.Now, PasswordCost: bcrypt.MinCost}
 	s, err := web.NewServer(web.Config{
 		Subscribers: subs, Campaigns: &campaigns.Store{DB: db, Now: clk.Now}, Editors: eds,
 		Tester: &campaigns.Tester{DB: db, Sender: sender, Renderer: renderer, BaseURL: "https://news.example.com"},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/editors"
@@ -50,7 +51,7 @@ func MustStart(t testing.TB, limits web.Limits) *env {
 	tokens := &subscribers.Tokens{Secret: []byte("0123456789abcdef0123456789abcdef")}
 	queue := &campaigns.Queue{}
 	subs := &subscribers.Store{DB: db, Now: clk.Now, Tokens: tokens, OnEvent: queue.OnEvent}
-	eds := &editors.Store{DB: db, Now: clk.Now}
+	eds := &editors.Store{DB: db, Now: clk.Now, PasswordCost: bcrypt.MinCost}
 	e := &env{t: t, db: db, clock: clk, subs: subs, eds: eds}
 	s, err := web.NewServer(web.Config{
 		Subscribers: subs, Campaigns: &campaigns.Store{DB: db, Now: clk.Now}, Editors: eds,
