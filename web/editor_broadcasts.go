@@ -66,12 +66,12 @@ func (s *Server) handleEditorBroadcastIndex(w http.ResponseWriter, r *http.Reque
 	ctx := r.Context()
 	bs, err := s.campaigns.Broadcasts(ctx, campaigns.BroadcastFilter{})
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	lists, err := s.listsBySlug(ctx)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	var ids []int64
@@ -82,7 +82,7 @@ func (s *Server) handleEditorBroadcastIndex(w http.ResponseWriter, r *http.Reque
 	}
 	figures, err := s.campaigns.BroadcastFigures(ctx, ids)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	rows := make([]broadcastIndexRow, 0, len(bs))
@@ -219,7 +219,7 @@ func (s *Server) renderBroadcastCompose(w http.ResponseWriter, r *http.Request, 
 	ctx := r.Context()
 	lists, err := s.subscribers.Lists(ctx)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	d.Lists = lists

@@ -71,7 +71,7 @@ func (s *Server) renderBroadcast(w http.ResponseWriter, r *http.Request, status 
 	ctx := r.Context()
 	l, err := s.subscribers.ListBySlug(ctx, b.List)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	loc := zoneOf(l)
@@ -87,7 +87,7 @@ func (s *Server) renderBroadcast(w http.ResponseWriter, r *http.Request, status 
 	}
 	if d.Editable {
 		if d.Audience, err = s.campaigns.BroadcastAudience(ctx, b.ID); err != nil {
-			s.editorError(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 	}
@@ -239,12 +239,12 @@ func (s *Server) handleEditorBroadcastSendForm(w http.ResponseWriter, r *http.Re
 	ctx := r.Context()
 	n, err := s.campaigns.BroadcastAudience(ctx, b.ID)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	l, err := s.subscribers.ListBySlug(ctx, b.List)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	lines := []string{fmt.Sprintf("“%s” goes to %s %s of %s%s, starting at once.",

@@ -15,27 +15,27 @@ func (s *Server) handleEditorDashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	counts, err := s.subscribers.CountsByList(ctx)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	weeks, err := s.subscribers.WeeklyActivity(ctx, 12)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	events, err := s.subscribers.RecentEvents(ctx, 15)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	sends, err := s.campaigns.SendCountsSince(ctx, s.now().Add(-7*24*time.Hour))
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	sending, err := s.sendingNow(r)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	p := s.editorPage(r, "Dashboard", map[string]any{

@@ -97,17 +97,17 @@ func (s *Server) handleEditorListIndex(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	lists, err := s.subscribers.Lists(ctx)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	counts, err := s.subscribers.CountsByList(ctx)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	steps, err := s.campaigns.StepCounts(ctx)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	bySlug := make(map[string]subscribers.ListCounts, len(counts))
@@ -144,17 +144,17 @@ func (s *Server) renderListPage(w http.ResponseWriter, r *http.Request, status i
 		ctx := r.Context()
 		var err error
 		if d.Bonuses, err = s.campaigns.Bonuses(ctx, d.List.ID); err != nil {
-			s.editorError(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		steps, err := s.campaigns.StepCounts(ctx)
 		if err != nil {
-			s.editorError(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		d.Steps = steps[d.List.ID]
 		if d.Embed, err = s.embedFormOf(r, d.List); err != nil {
-			s.editorError(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 	}

@@ -91,7 +91,7 @@ func (s *Server) handleEditorSubscriberIndex(w http.ResponseWriter, r *http.Requ
 	ctx := r.Context()
 	lists, err := s.subscribers.Lists(ctx)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	d := subscriberIndex{Lists: lists, ListNames: listNames(lists), Statuses: subscriberStatuses, Notice: subscriberNotices[r.URL.Query().Get("done")]}
@@ -181,7 +181,7 @@ func (s *Server) renderSubscriber(w http.ResponseWriter, r *http.Request, id int
 	}
 	lists, err := s.subscribers.Lists(ctx)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	events, err := s.subscribers.Events(ctx, id)
@@ -191,7 +191,7 @@ func (s *Server) renderSubscriber(w http.ResponseWriter, r *http.Request, id int
 	}
 	msgs, err := s.campaigns.MessagesTo(ctx, id)
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	byID := make(map[int64]string, len(lists))

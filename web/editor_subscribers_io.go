@@ -31,7 +31,7 @@ type importPage struct {
 func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, status int, d importPage) {
 	lists, err := s.subscribers.Lists(r.Context())
 	if err != nil {
-		s.editorError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	d.Lists, d.ListNames, d.MaxBytes, d.MaxMiB = lists, listNames(lists), maxImportBody, maxImportBody>>20

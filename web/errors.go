@@ -193,8 +193,3 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
 }
-
-// editorError answers an error of an editor page (fail).
-func (s *Server) editorError(w http.ResponseWriter, r *http.Request, err error) {
-	s.fail(w, r, err)
-}
