@@ -248,9 +248,12 @@ func (d *Dispatcher) groups(items []Item, workers int) [][]*Item {
 // (or while it waited for Rate). Just before the send, the claim's check
 // (claimer.mailable) skips the items that may no longer be mailed, and
 // leaves out those the claim no longer holds for long enough to send them.
-// The send under way is finished even when ctx ends; delivery's own timeout
-// bounds it. The messages go to conn.SendAll together, so that each goes out
-// in one write with the end of the one before.
+// The messages go to conn.SendAll together, so that each goes out in one
+// write with the end of the one before; a group sent through a slow relay
+// is checked again, before each message that starts recheckAfter or more
+// after the last check (see recheck), so that an unsubscribe stops what is
+// not yet in the relay. The send under way is finished even when ctx ends;
+// delivery's own timeout bounds it.
 func (d *Dispatcher) sendGroup(ctx context.Context, conn *delivery.Conn, items []*Item) []outcome {
 	outcomes := make([]outcome, len(items))
 	msgs := make([]*delivery.Message, 0, len(items))
@@ -267,36 +270,67 @@ func (d *Dispatcher) sendGroup(ctx context.Context, conn *delivery.Conn, items [
 			sending = append(sending, i)
 		}
 	}
-	if len(msgs) == 0 {
-		return outcomes
-	}
-	if msgs, sending = d.check(ctx, items, outcomes, msgs, sending); len(msgs) == 0 {
-		return outcomes
-	}
-	for j, res := range conn.SendAll(context.WithoutCancel(ctx), ctx.Done(), msgs) {
-		i := sending[j]
-		if errors.Is(res.Err, delivery.ErrNotSent) {
-			outcomes[i] = released(items[i])
-			continue
+	for len(msgs) > 0 {
+		if msgs, sending = d.check(ctx, items, outcomes, msgs, sending); len(msgs) == 0 {
+			break
 		}
-		outcomes[i] = d.sent(outcomes[i], items[i], res)
+		stop := d.recheck(ctx, items, sending)
+		kept := 0
+		for j, res := range conn.SendAll(context.WithoutCancel(ctx), stop, msgs) {
+			i := sending[j]
+			switch {
+			case errors.Is(res.Err, delivery.ErrNotSent) && ctx.Err() == nil:
+				// recheck found one that may no longer go: check them again.
+				msgs[kept], sending[kept] = msgs[j], i
+				kept++
+			case errors.Is(res.Err, delivery.ErrNotSent):
+				outcomes[i] = released(items[i])
+			default:
+				outcomes[i] = d.sent(outcomes[i], items[i], res)
+			}
+		}
+		msgs, sending = msgs[:kept], sending[:kept]
 	}
 	return outcomes
+}
+
+// recheckAfter is how old the last check of a group may be when its next
+// message starts. A group through a fast relay is gone long before; one
+// through a slow relay, or one that waits on a relay's replies, is checked
+// again before each message, at the cost of one short query each.
+const recheckAfter = 100 * time.Millisecond
+
+// recheck returns conn.SendAll's stop for the messages of items[sending[j]]:
+// it says true when ctx has ended, or when a message is about to start
+// recheckAfter or more after the last check and the check says that one of
+// it and those after it may no longer be sent. sendGroup then checks the
+// rest again, and skips those.
+func (d *Dispatcher) recheck(ctx context.Context, items []*Item, sending []int) func(next int) bool {
+	checked, stopped := d.now(), false
+	return func(next int) bool {
+		if stopped || ctx.Err() != nil {
+			stopped = true
+			return true
+		}
+		if d.now().Sub(checked) < recheckAfter {
+			return false
+		}
+		ok := d.mailable(ctx, items, sending[next:])
+		checked = d.now()
+		for _, i := range sending[next:] {
+			if !ok[items[i].ID] {
+				stopped = true
+			}
+		}
+		return stopped
+	}
 }
 
 // check runs the last check before msgs, the messages of items[sending[j]],
 // are sent: it fills in the outcomes of those that must not be sent, and
 // returns the rest. When the check itself fails, nothing is sent.
 func (d *Dispatcher) check(ctx context.Context, items []*Item, outcomes []outcome, msgs []*delivery.Message, sending []int) ([]*delivery.Message, []int) {
-	b := items[sending[0]].batch
-	ids := make([]int64, len(sending))
-	for j, i := range sending {
-		ids[j] = items[i].ID
-	}
-	ok, err := d.outbox().mailable(context.WithoutCancel(ctx), b, ids, d.now().Add(d.Pool.MaxSendTime(len(msgs))))
-	if err != nil {
-		d.logger().Error("check failed", slog.Int("items", len(ids)), slog.Any("err", err))
-	}
+	ok := d.mailable(ctx, items, sending)
 	kept := 0
 	for j, i := range sending {
 		mailable, held := ok[items[i].ID]
@@ -311,6 +345,22 @@ func (d *Dispatcher) check(ctx context.Context, items []*Item, outcomes []outcom
 		}
 	}
 	return msgs[:kept], sending[:kept]
+}
+
+// mailable runs the claim's check (claimer.mailable) for items[sending[j]],
+// all of one batch, as of a send that starts now. A failed check is logged
+// and holds none of them.
+func (d *Dispatcher) mailable(ctx context.Context, items []*Item, sending []int) map[int64]bool {
+	ids := make([]int64, len(sending))
+	for j, i := range sending {
+		ids[j] = items[i].ID
+	}
+	b := items[sending[0]].batch
+	ok, err := d.outbox().mailable(context.WithoutCancel(ctx), b, ids, d.now().Add(d.Pool.MaxSendTime(len(ids))))
+	if err != nil {
+		d.logger().Error("check failed", slog.Int("items", len(ids)), slog.Any("err", err))
+	}
+	return ok
 }
 
 // prepareSend renders the message of it. When there is one to send it

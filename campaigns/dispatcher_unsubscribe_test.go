@@ -13,9 +13,18 @@ import (
 // TestDispatcher_UnsubscribeWhileSending: a one-click unsubscribe commits at
 // once while a claim's send to the same subscriber is stuck in the relay,
 // and what was queued for that subscriber and not yet handed to the relay
-// is skipped, whether claimed already or not. Only the message in the relay
-// goes out.
+// is skipped, whether claimed already or not, and whether in the group of
+// messages being sent with it or not. Only the message in the relay goes
+// out.
 func TestDispatcher_UnsubscribeWhileSending(t *testing.T) {
+	t.Parallel()
+	t.Run("AcrossClaims", func(t *testing.T) { testUnsubscribeWhileSending(t, 1) })
+	// The welcome email and the bonuses go in one group, over one
+	// connection; the relay holds the welcome longer than recheckAfter.
+	t.Run("WithinGroup", func(t *testing.T) { testUnsubscribeWhileSending(t, 0) })
+}
+
+func testUnsubscribeWhileSending(t *testing.T, batchSize int) {
 	t.Parallel()
 	e := newMailEnv(t, "2026-03-02T10:00:00Z")
 	subs := &subscribers.Store{DB: e.db, Now: e.clock.Now, Tokens: e.links.Tokens, OnEvent: e.queue.OnEvent}
@@ -36,7 +45,7 @@ func TestDispatcher_UnsubscribeWhileSending(t *testing.T) {
 	hold, holding := e.hold, e.holding
 	e.mu.Unlock()
 	d := e.dispatcher(t)
-	d.Workers, d.BatchSize = 1, 1
+	d.Workers, d.BatchSize = 1, batchSize
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -46,7 +55,7 @@ func TestDispatcher_UnsubscribeWhileSending(t *testing.T) {
 		t.Fatal("nothing sent")
 	}
 	var claimed int
-	if err := e.db.Get(&claimed, `SELECT count(*) FROM outbox WHERE claimed_until IS NOT NULL`); err != nil || claimed < 2 {
+	if err := e.db.Get(&claimed, `SELECT count(*) FROM outbox WHERE claimed_until IS NOT NULL`); err != nil || claimed < 2 || batchSize == 0 && claimed != 8 {
 		t.Fatalf("%d claimed while the send is stuck, %v; want the one in the relay and the next", claimed, err)
 	}
 
@@ -62,6 +71,7 @@ func TestDispatcher_UnsubscribeWhileSending(t *testing.T) {
 		t.Fatalf("%d still queued for the leaver, %v", queued, err)
 	}
 
+	e.clock.Add(time.Second)
 	close(hold)
 	if err := e.catch.WaitFor(uctx, 5); err != nil { // the welcome in the relay, and the stayer's 4
 		t.Fatalf("caught %d: %v", e.catch.Caught(), err)

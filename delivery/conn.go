@@ -87,7 +87,7 @@ func (c *Conn) Send(ctx context.Context, m *Message) Result {
 }
 
 // ErrNotSent is wrapped by the Err of a SendAll Result for a message that
-// was not started because stop was closed: the relay has not seen it.
+// was not started because stop said so: the relay has not seen it.
 var ErrNotSent = errors.New("delivery: not sent: stopped")
 
 // SendAll sends msgs one after another and returns what happened to each, in
@@ -96,8 +96,13 @@ var ErrNotSent = errors.New("delivery: not sent: stopped")
 // only a failure to connect fails all that are left.
 //
 // ctx is as for Send: when it ends, the send under way is cut off. stop (nil
-// for never) ends SendAll gracefully: the message under way is finished, and
-// the rest are not started and get a TempFailure wrapping ErrNotSent.
+// for never) ends SendAll gracefully: it is asked, with the index in msgs of
+// the next message, before that message is started and again just before its
+// data would go, and once it says true the message under way is finished and
+// the rest are not started and get a TempFailure wrapping ErrNotSent. Once it
+// has said true it must go on saying so. It runs on SendAll's goroutine, so
+// it may take its time (a caller's last check that the next message may
+// still go), though the relay waits for it.
 //
 // When the relay offers PIPELINING, each message's envelope (MAIL FROM, RCPT
 // TO, DATA) goes out in the same write as the message before it and its
@@ -105,7 +110,7 @@ var ErrNotSent = errors.New("delivery: not sent: stopped")
 // allows it: the end of a message may be followed by the next commands. So a
 // message costs the sender one write and the relay one read, where sending
 // them one at a time costs two of each.
-func (c *Conn) SendAll(ctx context.Context, stop <-chan struct{}, msgs []*Message) []Result {
+func (c *Conn) SendAll(ctx context.Context, stop func(next int) bool, msgs []*Message) []Result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rs := make([]Result, len(msgs))
@@ -140,7 +145,7 @@ func (c *Conn) SendAll(ctx context.Context, stop <-chan struct{}, msgs []*Messag
 			fill(i, Result{Status: TempFailure, Err: fmt.Errorf("delivery: %w", err)})
 			break
 		}
-		if stopped(stop) {
+		if stopped(stop, out[i]) {
 			fill(i, Result{Status: TempFailure, Err: ErrNotSent})
 			break
 		}
@@ -212,7 +217,7 @@ func dialFailure(err error) Result {
 // before the relay could have taken anything, so a retry on a new
 // connection is safe. The connection is left ready for the next message, or
 // dropped.
-func (c *Conn) send(ctx context.Context, stop <-chan struct{}, out []outgoing, rs []Result) (n int, retry bool) {
+func (c *Conn) send(ctx context.Context, stop func(next int) bool, out []outgoing, rs []Result) (n int, retry bool) {
 	raw := c.raw
 	hangUp := context.AfterFunc(ctx, func() { _ = raw.Close() })
 	n, st, err := c.transact(stop, out, rs)
@@ -253,13 +258,13 @@ func (c *Conn) send(ctx context.Context, stop <-chan struct{}, out []outgoing, r
 // for a failure of the last of them, the stage and its error. It stops at
 // the first failure, except a refusal of a message's end that leaves the
 // next message's transaction under way, and it starts no more messages once
-// stop is closed.
+// stop says so.
 //
 // When the relay offers PIPELINING (RFC 2920), as relays commonly do, the
 // three commands go out in one write and their replies are read after, and
 // each message's commands go out with the data of the message before. So n
 // messages cost n+1 round trips instead of 4n.
-func (c *Conn) transact(stop <-chan struct{}, out []outgoing, rs []Result) (n int, st stage, err error) {
+func (c *Conn) transact(stop func(next int) bool, out []outgoing, rs []Result) (n int, st stage, err error) {
 	cl := c.client
 	if !cl.HasConnection() {
 		return 1, stageConn, errors.New("no connection")
@@ -296,7 +301,7 @@ func (c *Conn) transact(stop <-chan struct{}, out []outgoing, rs []Result) (n in
 		// The message, its dot, and the next message's envelope.
 		o := &out[k]
 		w := append(o.data, ".\r\n"...)
-		next := k+1 < len(out) && !stopped(stop)
+		next := k+1 < len(out) && !stopped(stop, out[k+1])
 		if next {
 			w = appendEnvelope(w, out[k+1], utf8)
 		}
@@ -328,7 +333,7 @@ func (c *Conn) transact(stop <-chan struct{}, out []outgoing, rs []Result) (n in
 		if st, err := c.envelopeReplies(); err != nil {
 			return k + 2, st, err
 		}
-		if stopped(stop) {
+		if stopped(stop, out[k+1]) {
 			// The next message's DATA is open. Hang up rather than send it:
 			// a relay that loses the connection cancels the transaction
 			// under way (RFC 5321 section 3.8), so the message is not sent.
@@ -338,14 +343,9 @@ func (c *Conn) transact(stop <-chan struct{}, out []outgoing, rs []Result) (n in
 	}
 }
 
-// stopped reports whether stop is closed.
-func stopped(stop <-chan struct{}) bool {
-	select {
-	case <-stop:
-		return true
-	default:
-		return false
-	}
+// stopped reports whether stop says not to start o.
+func stopped(stop func(next int) bool, o outgoing) bool {
+	return stop != nil && stop(o.index)
 }
 
 // maxEnvelope is the most appendEnvelope appends: two paths of at most 256

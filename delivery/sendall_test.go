@@ -169,8 +169,8 @@ func TestConn_SendAll_Dropped(t *testing.T) {
 	})
 }
 
-// TestConn_SendAll_Stop: closing stop lets the message under way finish and
-// starts no more. The next message's DATA, already open, is abandoned by
+// TestConn_SendAll_Stop: once stop says true, the message under way
+// finishes and no more start. The next message's DATA, already open, is abandoned by
 // hanging up, so the relay takes nothing of it.
 func TestConn_SendAll_Stop(t *testing.T) {
 	t.Parallel()
@@ -196,7 +196,7 @@ func TestConn_SendAll_Stop(t *testing.T) {
 			close(release)
 		}()
 		msgs := []*delivery.Message{newMessage("a@example.org"), newMessage("b@example.org"), newMessage("c@example.org")}
-		rs := c.SendAll(context.Background(), stop, msgs)
+		rs := c.SendAll(context.Background(), closedStop(stop), msgs)
 		if rs[0].Status != delivery.Sent {
 			t.Errorf("the message under way: %+v, want sent", rs[0])
 		}
@@ -215,13 +215,40 @@ func TestConn_SendAll_Stop(t *testing.T) {
 		}
 	})
 
+	t.Run("AtIndex", func(t *testing.T) {
+		t.Parallel()
+		srv := MustStart(t, devmail.Options{})
+		c := MustDial(t, MustSender(t, plainURL(srv)))
+		var asked []int
+		stop := func(next int) bool {
+			asked = append(asked, next)
+			return next == 2
+		}
+		msgs := []*delivery.Message{newMessage("a@example.org"), newMessage("b@example.org"), newMessage("c@example.org")}
+		rs := c.SendAll(context.Background(), stop, msgs)
+		if rs[0].Status != delivery.Sent || rs[1].Status != delivery.Sent || !errors.Is(rs[2].Err, delivery.ErrNotSent) {
+			t.Errorf("results %+v, want a and b sent, c not", rs)
+		}
+		if got, want := caughtTo(srv), []string{"a@example.org", "b@example.org"}; !slices.Equal(got, want) {
+			t.Errorf("caught %q, want %q", got, want)
+		}
+		for _, next := range asked {
+			if next < 0 || next > 2 {
+				t.Errorf("stop asked about message %d of 3", next)
+			}
+		}
+		if !slices.Contains(asked, 1) || !slices.Contains(asked, 2) {
+			t.Errorf("stop asked about %v, want 1 and 2 among them", asked)
+		}
+	})
+
 	t.Run("Before", func(t *testing.T) {
 		t.Parallel()
 		srv := MustStart(t, devmail.Options{})
 		c := MustDial(t, MustSender(t, plainURL(srv)))
 		stop := make(chan struct{})
 		close(stop)
-		for _, r := range c.SendAll(context.Background(), stop, []*delivery.Message{newMessage("a@example.org"), newMessage("b@example.org")}) {
+		for _, r := range c.SendAll(context.Background(), closedStop(stop), []*delivery.Message{newMessage("a@example.org"), newMessage("b@example.org")}) {
 			if !errors.Is(r.Err, delivery.ErrNotSent) {
 				t.Errorf("SendAll after stop: %+v, want ErrNotSent", r)
 			}
@@ -230,4 +257,16 @@ func TestConn_SendAll_Stop(t *testing.T) {
 			t.Errorf("caught %d", got)
 		}
 	})
+}
+
+// closedStop is a stop for SendAll that says true once ch is closed.
+func closedStop(ch <-chan struct{}) func(int) bool {
+	return func(int) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
 }
