@@ -167,6 +167,7 @@ type composePage struct {
 	Positions  []int // choices for a new step
 	Action     string
 	PreviewURL string
+	TestURL    string
 	DeleteURL  string
 	BackURL    string
 	Editor     string
@@ -178,6 +179,7 @@ type composePage struct {
 func (s *Server) renderCompose(w http.ResponseWriter, r *http.Request, status int, d composePage) {
 	d.Editor = editorFrom(r.Context()).Email
 	d.PreviewURL = s.url("editor-preview", "list", d.List.Slug)
+	d.TestURL = s.url("editor-test", "list", d.List.Slug)
 	if d.Preview == nil {
 		d.Preview = s.previewOf(r, d.List, d.Form)
 	}
@@ -301,9 +303,9 @@ func (s *Server) composeAction(w http.ResponseWriter, r *http.Request, d *compos
 		to := editorFrom(r.Context()).Email
 		if err := s.sendDraft(r, d.List, d.Form, to); err != nil {
 			s.logError(r, err)
-			status, d.Error = errorStatus(err), "The test was not sent: "+tidings.ErrorMessage(err)
+			status, d.Error = errorStatus(err), testNotSent+tidings.ErrorMessage(err)
 		} else {
-			d.Notice = "A test of this email was sent to " + to + ". Nothing was saved."
+			d.Notice = testSent(to)
 		}
 		s.renderCompose(w, r, status, *d)
 		return true

@@ -435,6 +435,30 @@ func TestEditorSteps_TestSend(t *testing.T) {
 	if resp, body := post(t, c, base, v); resp.StatusCode != 500 || !strings.Contains(body, "550 no such user") {
 		t.Fatalf("relay failure: got %d\n%s", resp.StatusCode, errorText(body))
 	}
+	fail = nil
+	v.Set("body", "Fine")
+
+	// The compose page's script sends its tests to editor-test, which
+	// answers in plain text and saves nothing either.
+	script := e.srv.URL + "/editor/lists/weekly/test"
+	sv := url.Values{"subject": {"From the script"}, "body": {"Hi **there**"}}
+	resp, body = post(t, c, script, sv)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") ||
+		body != "A test of this email was sent to ed@example.com. Nothing was saved." {
+		t.Fatalf("script test: got %d %q\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	if n := len(got); got[n-1].msg.Subject != "From the script" || !strings.Contains(got[n-1].msg.HTML, "<strong>there</strong>") {
+		t.Fatalf("script test sent %+v", got[n-1])
+	}
+	sentBefore := len(got)
+	sv.Set("body", "Hi\n{{.Nope}}")
+	if resp, body := post(t, c, script, sv); resp.StatusCode != 422 || !strings.HasPrefix(body, "The test was not sent: body line 2") || len(got) != sentBefore {
+		t.Fatalf("script test of a broken template: got %d, sent %d\n%s", resp.StatusCode, len(got)-sentBefore, body)
+	}
+	if resp, body := post(t, c, e.srv.URL+"/editor/lists/nope/test", url.Values{"subject": {"x"}, "body": {"y"}}); resp.StatusCode != 404 || len(got) != sentBefore {
+		t.Fatalf("script test for an unknown list: got %d\n%s", resp.StatusCode, errorText(body))
+	}
+
 	// Without a relay, the page says so.
 	e.srv = noRelay
 	c = e.MustEditor("ed2@example.com")

@@ -118,8 +118,14 @@ func statusOf(code string) int {
 // as plain text, which the editor's script shows beside the form (for
 // example "body line 3: unexpected end of template").
 func (s *Server) previewError(w http.ResponseWriter, r *http.Request, err error) {
+	s.scriptError(w, r, "", err)
+}
+
+// scriptError answers a script of an editor page with what went wrong as
+// plain text, after the words of prefix ("The test was not sent: ").
+func (s *Server) scriptError(w http.ResponseWriter, r *http.Request, prefix string, err error) {
 	s.logError(r, err)
-	http.Error(w, tidings.ErrorMessage(err), errorStatus(err))
+	http.Error(w, prefix+tidings.ErrorMessage(err), errorStatus(err))
 }
 
 // handleNotFound answers a path no route matches, in its audience's form.

@@ -57,6 +57,7 @@ func (s *Server) routes() {
 	ed.HandleFunc("/lists/{list}/settings", s.handleEditorListEdit).Methods("GET", "HEAD").Name("editor-list")
 	ed.HandleFunc("/lists/{list}/settings", s.handleEditorListUpdate).Methods("POST")
 	ed.HandleFunc("/lists/{list}/preview", s.handleEditorPreview).Methods("POST").Name("editor-preview")
+	ed.HandleFunc("/lists/{list}/test", s.handleEditorTest).Methods("POST").Name("editor-test")
 	ed.HandleFunc("/lists/{list}/bonuses", s.handleEditorBonusCreate).Methods("POST").Name("editor-bonuses")
 	ed.HandleFunc("/lists/{list}/bonuses/new", s.handleEditorBonusNew).Methods("GET", "HEAD").Name("editor-bonus-new")
 	ed.HandleFunc("/lists/{list}/bonuses/{id:[0-9]+}", s.handleEditorBonusEdit).Methods("GET", "HEAD").Name("editor-bonus")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base32"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tidings/tidings/campaigns"
+	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/subscribers"
 )
 
@@ -99,8 +101,8 @@ func pageIs(path, sel string) chromedp.Action {
 // axeData is what the pages show: a list with a step, readers, a pending
 // sign-up, and broadcasts in draft and sent.
 type axeData struct {
-	listID, stepID, draftID, sentID, readerID int64
-	confirm, unsubscribe                      string
+	listID, stepID, bonusID, draftID, sentID, readerID int64
+	confirm, unsubscribe                               string
 }
 
 func mustAxeData(t *testing.T, p *program) axeData {
@@ -118,6 +120,11 @@ func mustAxeData(t *testing.T, p *program) axeData {
 		t.Fatal(err)
 	}
 	d.stepID = st.ID
+	bonus := &campaigns.Bonus{Subject: "Your worksheet", Body: "Here it is."}
+	if err := cs.CreateBonus(ctx, d.listID, bonus); err != nil {
+		t.Fatal(err)
+	}
+	d.bonusID = bonus.ID
 	draft := &campaigns.Broadcast{List: "weekly", Subject: "A draft", Body: "Hello,\n\nOne idea: **write it down**."}
 	sent := &campaigns.Broadcast{List: "weekly", Subject: "Sent already", Body: "Hello,\n\nThis went out."}
 	for _, b := range []*campaigns.Broadcast{draft, sent} {
@@ -238,6 +245,9 @@ func TestBrowser_Axe(t *testing.T) {
 		{"new step", visit(p, "/editor/lists/weekly/steps/new", "form")},
 		{"step", visit(p, fmt.Sprintf("/editor/lists/weekly/steps/%d", d.stepID), "form")},
 		{"new bonus", visit(p, "/editor/lists/weekly/bonuses/new", "form")},
+		{"bonus", visit(p, fmt.Sprintf("/editor/lists/weekly/bonuses/%d", d.bonusID), "form")},
+		{"delete bonus", visit(p, fmt.Sprintf("/editor/lists/weekly/bonuses/%d/delete", d.bonusID), "form")},
+		{"delete step", visit(p, fmt.Sprintf("/editor/lists/weekly/steps/%d/delete", d.stepID), "form")},
 		{"broadcasts", visit(p, "/editor/broadcasts", "main")},
 		{"new broadcast", visit(p, "/editor/broadcasts/new", "#body")},
 		{"draft broadcast", visit(p, bc(d.draftID, ""), "#send-now")},
@@ -251,24 +261,51 @@ func TestBrowser_Axe(t *testing.T) {
 		{"import", visit(p, "/editor/subscribers/import", "form")},
 		{"api tokens", visit(p, "/editor/tokens", "form")},
 		{"editor not found", visit(p, "/editor/broadcasts/999999", "nav.top")},
+		{"account", visit(p, "/editor/account", "#totp")},
 	}
-	check := func(t *testing.T, pg axePage) {
-		// Each page gets a minute: the machine running the suite may be loaded.
-		ctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		if err := chromedp.Run(ctx, chromedp.EmulateViewport(1280, 900), pg.open); err != nil {
-			t.Fatalf("open: %v", err)
-		}
-		for _, size := range [][2]int64{{1280, 900}, {390, 844}} {
-			var got []axeViolation
-			if err := chromedp.Run(ctx, chromedp.EmulateViewport(size[0], size[1]), checkAxe(src, &got)); err != nil {
-				t.Fatalf("at %d px: %v", size[0], err)
-			}
-			for _, v := range got {
-				t.Errorf("at %d px: %s", size[0], v)
-			}
-		}
+	// Two-factor sign-in, last: once it is on, signing in asks for a code.
+	var secret []byte
+	var recovery string
+	twoFactor := []axePage{
+		{"two-factor setup", chromedp.Tasks{
+			visit(p, "/editor/account", "#totp"),
+			chromedp.Click(`#totp button[type=submit]`, chromedp.ByQuery),
+			waitUntil(`document.readyState === "complete" && !!document.getElementById("totp-secret")`, 30*time.Second),
+			chromedp.ActionFunc(func(ctx context.Context) error {
+				var key string
+				if err := chromedp.Value(`#totp-secret`, &key, chromedp.ByQuery).Do(ctx); err != nil {
+					return err
+				}
+				var err error
+				secret, err = base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(key, " ", ""))
+				return err
+			}),
+		}},
+		{"recovery codes", chromedp.Tasks{
+			chromedp.ActionFunc(func(ctx context.Context) error {
+				return chromedp.SendKeys(`#confirm-code`, editors.TOTP(secret, time.Now()), chromedp.ByQuery).Do(ctx)
+			}),
+			chromedp.Submit(`#confirm-code`, chromedp.ByQuery),
+			readWhen(`(function () {
+				var c = document.querySelector(".recovery-codes code");
+				return document.readyState === "complete" && c ? c.textContent : "";
+			})()`, &recovery),
+		}},
+		{"sign-in code", chromedp.Tasks{
+			chromedp.Click(`nav.top button.link`, chromedp.ByQuery),
+			pageIs("/editor/login", "#email"),
+			chromedp.SendKeys(`#email`, testEditor, chromedp.ByQuery),
+			chromedp.SendKeys(`#password`, testPassword, chromedp.ByQuery),
+			chromedp.Submit(`#password`, chromedp.ByQuery),
+			waitUntil(`document.readyState === "complete" && !!document.getElementById("code")`, 30*time.Second),
+		}},
+		{"sign-in code error", chromedp.Tasks{
+			chromedp.SendKeys(`#code`, "000000", chromedp.ByQuery),
+			chromedp.Submit(`#code`, chromedp.ByQuery),
+			waitUntil(`document.readyState === "complete" && !!document.getElementById("code") && !!document.querySelector(".error")`, 30*time.Second),
+		}},
 	}
+	check := func(t *testing.T, pg axePage) { axeCheck(t, ctx, src, pg) }
 	for _, pg := range public {
 		t.Run(pg.name, func(t *testing.T) { check(t, pg) })
 	}
@@ -277,5 +314,28 @@ func TestBrowser_Axe(t *testing.T) {
 	}
 	for _, pg := range editor {
 		t.Run(pg.name, func(t *testing.T) { check(t, pg) })
+	}
+	for _, pg := range twoFactor {
+		t.Run(pg.name, func(t *testing.T) { check(t, pg) })
+	}
+}
+
+// axeCheck opens pg and runs axe on it at a desktop and a phone width.
+func axeCheck(t *testing.T, ctx context.Context, src string, pg axePage) {
+	t.Helper()
+	// Each page gets a minute: the machine running the suite may be loaded.
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Run(ctx, chromedp.EmulateViewport(1280, 900), pg.open); err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	for _, size := range [][2]int64{{1280, 900}, {390, 844}} {
+		var got []axeViolation
+		if err := chromedp.Run(ctx, chromedp.EmulateViewport(size[0], size[1]), checkAxe(src, &got)); err != nil {
+			t.Fatalf("at %d px: %v", size[0], err)
+		}
+		for _, v := range got {
+			t.Errorf("at %d px: %s", size[0], v)
+		}
 	}
 }

@@ -142,6 +142,33 @@ func TestBrowser_Keyboard(t *testing.T) {
 			tabThrough(t, ctx, f)
 		})
 	}
+	// On every editor page the first Tab reaches a link past the
+	// navigation, which shows itself when focused and moves the focus to
+	// the page's content.
+	t.Run("skip link", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		var first, after focusStop
+		var shown bool
+		err := chromedp.Run(ctx,
+			chromedp.Navigate(p.base+"/editor/broadcasts"),
+			pageIs("/editor/broadcasts", "main"),
+			chromedp.KeyEvent(kb.Tab),
+			chromedp.Evaluate(focusNow, &first),
+			chromedp.Evaluate(`(() => { const r = document.activeElement.getBoundingClientRect(); return r.top >= 0 && r.height > 0; })()`, &shown),
+			chromedp.KeyEvent(kb.Enter),
+			chromedp.Evaluate(focusNow, &after),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first.Key != "a:Skip to content" || !first.Ring || !shown {
+			t.Errorf("the first Tab reached %+v (seen %v), want the skip link, seen with its focus", first, shown)
+		}
+		if after.Key != "main" {
+			t.Errorf("the skip link moved the focus to %q, want main", after.Key)
+		}
+	})
 	var subject, body string
 	if err := p.db.QueryRow(`SELECT subject, body FROM broadcasts`).Scan(&subject, &body); err != nil {
 		t.Fatal(err)

@@ -78,16 +78,36 @@ func TestBrowser_AddStepAndSeePreview(t *testing.T) {
 		chromedp.WaitNotVisible(`#preview-error`, chromedp.ByQuery),
 		chromedp.Poll(`document.getElementById("preview-frame").srcdoc.includes("See you next week.")`,
 			nil, chromedp.WithPollingTimeout(15*time.Second)),
-		// A test goes to the editor's own address; the form keeps what was typed.
-		chromedp.Click(`button[name="action"][value="test"]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`.notice`, chromedp.ByQuery),
-		chromedp.Text(`.notice`, &sentNotice, chromedp.ByQuery),
+		// A test goes to the editor's own address, and the page stays as it
+		// was, with what was typed and no post to repeat on a reload.
+		chromedp.Evaluate(`window.beforeTest = {href: location.href, history: history.length}`, nil),
+		chromedp.Click(`#send-test`, chromedp.ByQuery),
+		readWhen(`(function () {
+			var n = document.getElementById("test-notice");
+			return n && !n.hidden ? n.textContent : "";
+		})()`, &sentNotice),
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(sentNotice, "sent to "+testEditor) {
 		t.Fatalf("after the test send the page says %q", sentNotice)
+	}
+	var stayed struct {
+		Before struct {
+			Href    string `json:"href"`
+			History int    `json:"history"`
+		} `json:"before"`
+		Href    string `json:"href"`
+		History int    `json:"history"`
+		Draft   bool   `json:"draft"`
+	}
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`({before: window.beforeTest || {}, href: location.href, history: history.length,
+		draft: document.getElementById("body").value.includes("See you next week.")})`, &stayed)); err != nil {
+		t.Fatal(err)
+	}
+	if stayed.Before.Href != stayed.Href || stayed.Before.History != stayed.History || !stayed.Draft {
+		t.Errorf("the test send left the page or lost the draft: %+v", stayed)
 	}
 	var test *devmail.Message
 	for _, m := range p.smtp.Messages() {

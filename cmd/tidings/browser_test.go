@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -30,14 +31,31 @@ type program struct {
 
 const testEditor, testPassword = "editor@example.com", "a long test password"
 
-// startProgram runs `serve` in-process with a real clock and an editor account.
+// startProgram runs `serve` in-process with a real clock and an editor
+// account, once the test has its turn (see browsers).
 func startProgram(t *testing.T) *program {
 	t.Helper()
-	smtp, err := devmail.StartWith("127.0.0.1:0", devmail.Options{MaxMessages: 10000})
-	if err != nil {
-		t.Fatal(err)
+	return startProgramWith(t, false)
+}
+
+// startProgramWith is startProgram; with dev, it is `serve --dev`, with its
+// demo list and its own dev inbox in place of the test's SMTP catcher
+// (program.smtp is nil).
+func startProgramWith(t *testing.T, dev bool) *program {
+	t.Helper()
+	browsers <- struct{}{}
+	t.Cleanup(func() { <-browsers })
+	var smtp *devmail.Server
+	smtpURL := ""
+	if !dev {
+		var err error
+		smtp, err = devmail.StartWith("127.0.0.1:0", devmail.Options{MaxMessages: 10000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { smtp.Close() })
+		smtpURL = "smtp://" + smtp.Addr() + "?tls=none"
 	}
-	t.Cleanup(func() { smtp.Close() })
 	dsn := pgtest.MustCreateDB(t)
 	db, err := sqlx.Open("postgres", dsn)
 	if err != nil {
@@ -48,8 +66,8 @@ func startProgram(t *testing.T) *program {
 		t.Fatal(err)
 	}
 	cfg := config{
-		DatabaseURL: dsn, SMTPURL: "smtp://" + smtp.Addr() + "?tls=none", Listen: "127.0.0.1:0",
-		Secret: strings.Repeat("b", 32), SMTPConnections: 4, Role: "all", Dev: false,
+		DatabaseURL: dsn, SMTPURL: smtpURL, Listen: "127.0.0.1:0",
+		Secret: strings.Repeat("b", 32), SMTPConnections: 4, Role: "all", Dev: dev,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -87,6 +105,15 @@ func chromium(t *testing.T) string {
 	t.Fatal("no chromium on PATH: run `make test`, which installs Debian's chromium")
 	return ""
 }
+
+// browsers is how many browser tests run at once. Each chromium and the
+// program it drives take a good share of a core while a page loads, so many
+// at once on a small machine starve one another: every wait of every test
+// then takes as long as all of them together, and a test's deadline
+// measures the machine rather than the test. A test holds a slot from the
+// start of its program (startProgram) to its end, and its browser's
+// deadline starts after that.
+var browsers = make(chan struct{}, max(2, runtime.NumCPU()))
 
 // newBrowser starts a headless chromium for one test, for up to 90 s; its
 // last page is saved as a screenshot when the test ends.

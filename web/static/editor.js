@@ -95,3 +95,52 @@
     as.addEventListener("change", refresh);
   }
 })();
+
+// Send a test of the draft as typed, without leaving the page: the answer is
+// shown under the buttons, and there is no post to repeat on a reload.
+// Without this script the button posts the form and the page comes back
+// with the draft and the answer.
+(function () {
+  "use strict";
+  var form = document.getElementById("compose");
+  var button = document.getElementById("send-test");
+  var notice = document.getElementById("test-notice");
+  var error = document.getElementById("test-error");
+  if (!form || !button || !notice || !error || !window.fetch || !window.URLSearchParams) {
+    return;
+  }
+  var url = form.getAttribute("data-test");
+  button.addEventListener("click", function (ev) {
+    ev.preventDefault();
+    var data = new URLSearchParams();
+    data.set("subject", form.elements.subject.value);
+    data.set("body", form.elements.body.value);
+    button.disabled = true;
+    notice.hidden = error.hidden = true;
+    fetch(url, {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      headers: { "Accept": "text/plain" }
+    }).then(function (resp) {
+      return resp.text().then(function (text) {
+        if (resp.ok && !resp.redirected) {
+          notice.textContent = text;
+          notice.hidden = false;
+        } else if (resp.redirected || text.indexOf("<") === 0) {
+          error.textContent = "The test was not sent (status " + (resp.redirected ? 401 : resp.status) + "). Reload the page; you may have been signed out.";
+          error.hidden = false;
+        } else {
+          error.textContent = text.trim();
+          error.hidden = false;
+        }
+      });
+    }).catch(function () {
+      error.textContent = "The test was not sent. Check your connection.";
+      error.hidden = false;
+    }).then(function () {
+      button.disabled = false;
+      button.focus();
+    });
+  });
+})();

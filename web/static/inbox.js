@@ -16,5 +16,7 @@
     var imgs = frame.contentDocument ? frame.contentDocument.images : [];
     for (var i = 0; i < imgs.length; i++) imgs[i].addEventListener("load", fit);
   });
+  // A narrower window wraps the email onto more lines.
+  window.addEventListener("resize", fit);
   fit();
 })();
