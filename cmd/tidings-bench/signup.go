@@ -61,7 +61,7 @@ func measureSignups(ctx context.Context, bin, dsn string, db *sqlx.DB, n, conns 
 	defer app.stop()
 	base := strings.TrimSuffix(listen, "/")
 
-	var next atomic.Int64 // numbers the addresses and the source addresses
+	var next atomic.Int64 // numbers the addresses
 	signup := func(c *http.Client) error {
 		i := next.Add(1)
 		form := url.Values{"email": {fmt.Sprintf("new%d@bench.localhost", i)}, "name": {fmt.Sprintf("Reader %d", i)}}
@@ -80,7 +80,7 @@ func measureSignups(ctx context.Context, bin, dsn string, db *sqlx.DB, n, conns 
 		}
 		return do(c, req, http.StatusOK)
 	}
-	client := newSourceClient(&next)
+	client := newSourceClient()
 
 	// Untimed first, so that no run pays for the first connections.
 	if _, err := timeParallel(ctx, client, static, min(n, 500), 4); err != nil {
@@ -117,12 +117,13 @@ func measureSignups(ctx context.Context, bin, dsn string, db *sqlx.DB, n, conns 
 }
 
 // newSourceClient is an HTTP client that opens a new connection for every
-// request, from the next source address in 127.1.0.0–127.254.255.255.
-func newSourceClient(next *atomic.Int64) *http.Client {
+// request, each from the next source address in 127.1.0.0–127.254.255.255.
+func newSourceClient() *http.Client {
+	var dials atomic.Int64
 	tr := &http.Transport{
 		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			i := next.Load()
+			i := dials.Add(1)
 			src := net.IPv4(127, byte(1+(i>>16)%254), byte(i>>8), byte(i))
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 10 * time.Second}
 			return d.DialContext(ctx, network, addr)
