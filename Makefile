@@ -59,12 +59,14 @@ fuzz:
 	done
 
 # make bench N=100000: one broadcast to N subscribers through a real worker
-# process and an SMTP sink in another process, against raw go-mail.
+# process and an SMTP sink in another process, against raw go-mail; then
+# SIGNUPS sign-ups on the hosted form at 4 and 16 in parallel.
 N ?= 10000
 CONNECTIONS ?= 10
 RUNS ?= 2
+SIGNUPS ?= 5000
 
 .PHONY: bench
 bench: build postgres
 	go build -o bin/tidings-bench ./cmd/tidings-bench
-	./bin/tidings-bench -n $(N) -connections $(CONNECTIONS) -runs $(RUNS) -tidings bin/tidings
+	./bin/tidings-bench -n $(N) -connections $(CONNECTIONS) -runs $(RUNS) -signups $(SIGNUPS) -tidings bin/tidings

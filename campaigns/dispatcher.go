@@ -110,7 +110,8 @@ type Dispatcher struct {
 	claimOnce sync.Once
 	claims    *claimer // see outbox
 
-	prepared preparedCache // rendered once, filled in per recipient
+	prepared      preparedCache     // rendered once, filled in per recipient
+	confirmations confirmationCache // the same, for confirmation emails
 
 	hostOnce sync.Once
 	host     string // of BaseURL; see listDomain

@@ -26,11 +26,14 @@ func (d *Dispatcher) render(ctx context.Context, it *Item) (*delivery.Message, e
 	}
 	switch it.Kind {
 	case KindConfirm:
-		m, err := d.Renderer.Confirmation(l, to, d.Links.ConfirmGeneration(it.SubscriptionID, it.ConfirmGeneration))
+		// The same for every reader of the list but their name and links:
+		// laid out once per list, spliced per reader, as broadcasts are.
+		m, err := d.confirmations.get(d.Renderer, l).SplicedFor(to, d.Links.ConfirmGeneration(it.SubscriptionID, it.ConfirmGeneration))
 		if err != nil {
 			return nil, err
 		}
-		msg.Subject, msg.HTML, msg.Text = m.Subject, m.HTML, m.Text
+		html, text := delivery.Spliced(m.HTML), delivery.Spliced(m.Text)
+		msg.Subject, msg.HTMLSpliced, msg.TextSpliced = m.Subject, &html, &text
 	case KindWelcome, KindBonus, KindStep, KindBroadcast:
 		if it.Kind == KindWelcome && strings.TrimSpace(it.Subject) == "" {
 			return nil, nil

@@ -91,3 +91,27 @@ func (d *Dispatcher) prepare(ctx context.Context, it *Item, l templates.List) (*
 		return d.Renderer.Prepare(c, l)
 	})
 }
+
+// confirmationCache keeps the confirmation email of each list laid out
+// (templates.PreparedConfirmation), by what the email shows of the list, so
+// that a renamed list gets a new one. It holds at most maxPrepared; when
+// full it starts again empty. The zero value is ready to use.
+type confirmationCache struct {
+	mu sync.Mutex
+	m  map[templates.List]*templates.PreparedConfirmation
+}
+
+// get returns the confirmation of l, prepared by r when it is not kept.
+func (c *confirmationCache) get(r *templates.Renderer, l templates.List) *templates.PreparedConfirmation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.m[l]; ok {
+		return p
+	}
+	if c.m == nil || len(c.m) >= maxPrepared {
+		c.m = map[templates.List]*templates.PreparedConfirmation{}
+	}
+	p := r.PrepareConfirmation(l)
+	c.m[l] = p
+	return p
+}

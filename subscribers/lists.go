@@ -131,8 +131,7 @@ func (s *Store) UpdateList(ctx context.Context, slug string, u ListUpdate) (*Lis
 	}
 	// FOR UPDATE: two concurrent partial updates must not undo each other.
 	const lock = `
-		SELECT id, slug, name, from_name, from_email, reply_to, timezone, postal_address,
-		       consent_text, welcome_subject, welcome_body, created_at, updated_at
+		SELECT ` + listColumns + `
 		FROM lists
 		WHERE slug = $1
 		FOR UPDATE`
@@ -188,8 +187,7 @@ func (s *Store) ListByID(ctx context.Context, id int64) (*List, error) {
 // Lists returns every list, by slug.
 func (s *Store) Lists(ctx context.Context) ([]*List, error) {
 	const q = `
-		SELECT id, slug, name, from_name, from_email, reply_to, timezone, postal_address,
-		       consent_text, welcome_subject, welcome_body, created_at, updated_at
+		SELECT ` + listColumns + `
 		FROM lists
 		ORDER BY slug`
 	lists := []*List{}
@@ -199,30 +197,36 @@ func (s *Store) Lists(ctx context.Context) ([]*List, error) {
 	return lists, nil
 }
 
+// listColumns are the columns of lists that make a List.
+const listColumns = `id, slug, name, from_name, from_email, reply_to, timezone, postal_address,
+		       consent_text, welcome_subject, welcome_body, created_at, updated_at`
+
 // listBySlug reads a list; ENOTFOUND if there is none.
 func listBySlug(ctx context.Context, q sqlx.QueryerContext, slug string) (*List, error) {
-	notFound := tidings.Errorf(tidings.ENOTFOUND, "There is no list %q.", truncateRunes(slug, 80))
 	if !validSlug(slug) {
-		return nil, notFound
+		return nil, errNoList(slug)
 	}
 	const query = `
-		SELECT id, slug, name, from_name, from_email, reply_to, timezone, postal_address,
-		       consent_text, welcome_subject, welcome_body, created_at, updated_at
+		SELECT ` + listColumns + `
 		FROM lists
 		WHERE slug = $1`
 	var l List
 	if err := sqlx.GetContext(ctx, q, &l, query, slug); errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound
+		return nil, errNoList(slug)
 	} else if err != nil {
 		return nil, err
 	}
 	return &l, nil
 }
 
+// errNoList is the answer for a slug of no list.
+func errNoList(slug string) error {
+	return tidings.Errorf(tidings.ENOTFOUND, "There is no list %q.", truncateRunes(slug, 80))
+}
+
 func listByID(ctx context.Context, q sqlx.QueryerContext, id int64) (*List, error) {
 	const query = `
-		SELECT id, slug, name, from_name, from_email, reply_to, timezone, postal_address,
-		       consent_text, welcome_subject, welcome_body, created_at, updated_at
+		SELECT ` + listColumns + `
 		FROM lists
 		WHERE id = $1`
 	var l List

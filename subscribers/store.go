@@ -315,15 +315,25 @@ func upsertSubscriber(ctx context.Context, tx *sqlx.Tx, email, name, timezone st
 // upsertSubscription returns the subscription of the subscriber on the list,
 // locked, creating it with status if there is none; created says which.
 func upsertSubscription(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64, status string, now time.Time) (r *subscriptionRow, created bool, err error) {
+	// A new subscription is read back with what its events need in the
+	// same statement; the subscriber's row is locked already, and a new row
+	// is locked by its insert.
 	const insert = `
-		INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, created_at, updated_at)
-		VALUES ($1, $2, $3, CASE WHEN $3 = 'confirmed' THEN $4::timestamptz END, $4, $4)
-		ON CONFLICT (subscriber_id, list_id) DO NOTHING
-		RETURNING id`
-	var id int64
-	err = tx.GetContext(ctx, &id, insert, subscriberID, listID, status, now)
+		WITH s AS (
+		    INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, created_at, updated_at)
+		    VALUES ($1, $2, $3, CASE WHEN $3 = 'confirmed' THEN $4::timestamptz END, $4, $4)
+		    ON CONFLICT (subscriber_id, list_id) DO NOTHING
+		    RETURNING id, subscriber_id, list_id, status, confirmed_at, unsubscribed_at, created_at, confirm_sent_at, confirm_generation
+		)
+		SELECT s.id, s.subscriber_id, s.list_id, s.status, s.confirmed_at, s.unsubscribed_at, s.created_at, s.confirm_sent_at,
+		       s.confirm_generation, r.email, r.timezone AS subscriber_timezone, l.timezone AS list_timezone
+		FROM s
+		JOIN subscribers r ON r.id = s.subscriber_id
+		JOIN lists l ON l.id = s.list_id`
+	r = new(subscriptionRow)
+	err = tx.GetContext(ctx, r, insert, subscriberID, listID, status, now)
 	if err == nil {
-		created = true
+		return r, true, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return nil, false, err
 	}
@@ -331,7 +341,7 @@ func upsertSubscription(ctx context.Context, tx *sqlx.Tx, subscriberID, listID i
 	if err != nil {
 		return nil, false, err
 	}
-	return r, created, nil
+	return r, false, nil
 }
 
 // isSuppressed reports whether email, in any case, is on the suppression list.

@@ -82,11 +82,8 @@ func (s *Store) Subscribe(ctx context.Context, req SubscribeRequest) (int64, err
 }
 
 func (s *Store) subscribe(ctx context.Context, tx *sqlx.Tx, slug, email, name, tz string, tags []string, m Meta, now time.Time) (int64, error) {
-	list, err := listBySlug(ctx, tx, slug)
+	list, sup, err := listForSignup(ctx, tx, slug, email)
 	if err != nil {
-		return 0, err
-	}
-	if sup, err := isSuppressed(ctx, tx, email); err != nil {
 		return 0, err
 	} else if sup {
 		return 0, nil
@@ -132,6 +129,30 @@ func (s *Store) subscribe(ctx context.Context, tx *sqlx.Tx, slug, email, name, t
 		return 0, err
 	}
 	return sub.ID, s.requestConfirmation(ctx, tx, sub, now, m)
+}
+
+// listForSignup reads the list of a sign-up (ENOTFOUND if there is none)
+// and whether email, in any case, is suppressed (as isSuppressed), in one
+// round trip.
+func listForSignup(ctx context.Context, tx *sqlx.Tx, slug, email string) (*List, bool, error) {
+	if !validSlug(slug) {
+		return nil, false, errNoList(slug)
+	}
+	const q = `
+		SELECT ` + listColumns + `,
+		       EXISTS (SELECT 1 FROM suppressions WHERE email = $2) AS suppressed
+		FROM lists
+		WHERE slug = $1`
+	var row struct {
+		List
+		Suppressed bool `db:"suppressed"`
+	}
+	if err := tx.GetContext(ctx, &row, q, slug, EmailKey(email)); errors.Is(err, sql.ErrNoRows) {
+		return nil, false, errNoList(slug)
+	} else if err != nil {
+		return nil, false, err
+	}
+	return &row.List, row.Suppressed, nil
 }
 
 // addSignupTags adds the tags of a sign-up to an existing subscriber (locked)

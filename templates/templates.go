@@ -158,29 +158,11 @@ func (r *Renderer) Confirmation(l List, to Recipient, confirmURL string) (*Messa
 	if confirmURL == "" {
 		return nil, tidings.Errorf(tidings.EINVALID, "The confirmation link is missing.")
 	}
-	d := struct {
-		data
-		List       List
-		ConfirmURL string
-	}{newData(to), l, confirmURL}
-
-	var content bytes.Buffer
-	if err := r.layout.ExecuteTemplate(&content, "confirm.html", d); err != nil {
-		return nil, fmt.Errorf("templates: confirmation: %w", err)
+	content, text, err := r.confirmationParts(l, newData(to), confirmURL)
+	if err != nil {
+		return nil, err
 	}
-	var text strings.Builder
-	if err := r.confirmText.Execute(&text, d); err != nil {
-		return nil, fmt.Errorf("templates: confirmation text: %w", err)
-	}
-	return r.finish(page{
-		Subject:        "Confirm your subscription to " + l.Name,
-		Preheader:      "One click and you're in.",
-		Content:        htmltemplate.HTML(content.String()),
-		List:           l,
-		UnsubscribeURL: to.UnsubscribeURL,
-		PreferencesURL: to.PreferencesURL,
-		Reason:         "You are receiving this email because this address was entered on the sign-up form of " + l.Name + ". If that was not you, ignore it and you will not hear from us again.",
-	}, text.String())
+	return r.finish(r.confirmationPage(l, htmltemplate.HTML(content), to.UnsubscribeURL, to.PreferencesURL), text)
 }
 
 // page is the data of the layout email.html. Subject and Content may hold

@@ -19,6 +19,12 @@
 // broadcast sends through a relay that takes 200 ms over each message, and
 // prints the p50 and p99 of each and their ratio (see measureUnsubscribe).
 //
+// Then (unless -signups=0) it times -signups sign-ups on the hosted form,
+// from 4 and then 16 clients in parallel, each on a new connection from a
+// source address of its own, with every confirmation email counted at a
+// sink, and the same number of GETs of a static file before each as the
+// baseline (see measureSignups). -broadcast=false times only the sign-ups.
+//
 //	make bench                      # N = 10,000
 //	make bench N=100000
 package main
@@ -77,11 +83,16 @@ func run(ctx context.Context, args []string) error {
 	runs := fs.Int("runs", 2, "engine runs, each between two runs of the raw limits")
 	unsubscribe := fs.Bool("unsubscribe", true, "also time one-click unsubscribes while a broadcast sends")
 	slow := fs.Duration("unsubscribe-delay", 200*time.Millisecond, "what the relay takes over each message while the unsubscribes are timed")
+	signups := fs.Int("signups", 5000, "sign-ups timed at each of 4 and 16 in parallel (0: none)")
+	broadcast := fs.Bool("broadcast", true, "time the broadcast (false: only the sign-ups and unsubscribes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	if !*broadcast {
+		return runSignupsOnly(ctx, *bin, *admin, *signups, *conns)
+	}
 
 	sinkSMTP, sinkHTTP, stopSink, err := startSink(ctx, 0)
 	if err != nil {
@@ -207,6 +218,13 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 
+	var signupRuns []signupRun
+	if *signups > 0 {
+		if signupRuns, err = measureSignups(ctx, *bin, dsn, db, *signups, *conns); err != nil {
+			return err
+		}
+	}
+
 	var sum result
 	for _, e := range engines {
 		sum.enqueue += e.enqueue
@@ -237,9 +255,33 @@ func run(ctx context.Context, args []string) error {
 	if lat != nil {
 		lat.print(*slow)
 	}
+	printSignups(signupRuns)
 	if sum.duplicates != 0 || sum.missing != 0 {
 		return errors.New("duplicates or missing recipients: the engine lost or repeated messages")
 	}
+	return nil
+}
+
+// runSignupsOnly times the sign-ups alone, in a database of their own.
+func runSignupsOnly(ctx context.Context, bin, admin string, n, conns int) error {
+	dsn, dropDB, err := createDB(ctx, admin)
+	if err != nil {
+		return err
+	}
+	defer dropDB()
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := migrations.Up(ctx, db.DB); err != nil {
+		return err
+	}
+	runs, err := measureSignups(ctx, bin, dsn, db, n, conns)
+	if err != nil {
+		return err
+	}
+	printSignups(runs)
 	return nil
 }
 

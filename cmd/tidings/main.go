@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"github.com/tidings/tidings"
+	"github.com/tidings/tidings/internal/pqstmt"
 	"github.com/tidings/tidings/migrations"
 )
 
@@ -91,12 +93,14 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// openDB connects to Postgres and waits briefly for it to answer.
+// openDB connects to Postgres and waits briefly for it to answer. Its
+// connections keep the statements they run prepared (see pqstmt).
 func openDB(ctx context.Context, dsn string) (*sqlx.DB, error) {
-	db, err := sqlx.Open("postgres", dsn)
+	c, err := pqstmt.Connector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("TIDINGS_DATABASE_URL: %w", err)
 	}
+	db := sqlx.NewDb(sql.OpenDB(c), "postgres")
 	db.SetMaxOpenConns(40)
 	db.SetMaxIdleConns(20)
 	db.SetConnMaxIdleTime(5 * time.Minute)
