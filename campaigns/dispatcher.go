@@ -19,25 +19,13 @@ import (
 const (
 	DefaultWorkers      = 10
 	DefaultDispatchSize = 100 // a claim; what a crash may send twice (make bench went as fast with 100, 200 and 400)
-	DefaultMaxAttempts  = 8
+	DefaultMaxAttempts  = 11  // with DefaultRetrySchedule, about four hours of tries
 	DefaultPollInterval = time.Second
 	// DefaultClaimTimeout is how long a claim holds its rows: longer than
 	// any send of a group may take at the default SMTP timeout (see
 	// groups), and what a crash delays the rows it had in flight by.
 	DefaultClaimTimeout = 30 * time.Minute
 )
-
-// DefaultBackoff waits 1 minute after the first temporary failure, then twice
-// as long after each one more, at most 6 hours.
-func DefaultBackoff(attempt int) time.Duration {
-	if attempt < 1 {
-		attempt = 1
-	}
-	if attempt > 10 {
-		return 6 * time.Hour
-	}
-	return min(time.Minute<<(attempt-1), 6*time.Hour)
-}
 
 // Links makes the signed links of a subscription; subscribers.Links is one.
 type Links interface {
@@ -90,8 +78,8 @@ type Dispatcher struct {
 	// (delivery.Pool.MaxSendTime), so no live dispatcher's message is sent
 	// twice.
 	ClaimTimeout time.Duration
-	MaxAttempts  int                             // sends tried before a temporary failure is final; default DefaultMaxAttempts
-	Backoff      func(attempt int) time.Duration // wait after the attempt-th temporary failure; default DefaultBackoff
+	MaxAttempts  int           // sends tried before a temporary failure is final; default DefaultMaxAttempts
+	Retries      RetrySchedule // waits after temporary failures (TIDINGS_RETRY_SCHEDULE); nil: DefaultRetrySchedule
 
 	// OnBounce is called, after the outcome is recorded, for each permanent
 	// failure that says the address itself is bad (RFC 3463 X.1.x, X.2.1).

@@ -50,11 +50,7 @@ func (d *Dispatcher) sent(o outcome, it *Item, res delivery.Result) outcome {
 		if attempts >= cmp.Or(d.MaxAttempts, DefaultMaxAttempts) {
 			o.status, o.temporary = StatusFailed, true
 		} else {
-			backoff := d.Backoff
-			if backoff == nil {
-				backoff = DefaultBackoff
-			}
-			o.status, o.dueAt = StatusQueued, now.Add(backoff(attempts))
+			o.status, o.dueAt = StatusQueued, now.Add(d.Retries.Wait(attempts))
 		}
 		d.logger().Warn("send failed, temporarily", slog.Int64("outbox_id", it.ID), slog.Int("attempts", attempts),
 			slog.Int("smtp_code", res.Code), slog.String("status", o.status), slog.Any("err", res.Err))

@@ -236,8 +236,8 @@ func TestDispatcher_Priority(t *testing.T) {
 func TestDispatcher_Failures(t *testing.T) {
 	t.Parallel()
 
-	// 450 (mailbox busy): retried after the backoff, then delivered with the
-	// same Message-ID.
+	// 450 (mailbox busy): retried on the default schedule, then delivered
+	// with the same Message-ID.
 	t.Run("TempThenSent", func(t *testing.T) {
 		t.Parallel()
 		e := newMailEnv(t, "2026-03-02T10:00:00Z")
@@ -248,20 +248,20 @@ func TestDispatcher_Failures(t *testing.T) {
 		d := e.dispatcher(t)
 		mustRunOnce(t, d)
 		r := outbox(t, e.db)[0]
-		if r.Status != "queued" || r.Attempts != 1 || r.SMTPCode != 450 || r.LastError == "" || !r.DueAt.Equal(e.clock.Now().Add(time.Minute)) {
+		if r.Status != "queued" || r.Attempts != 1 || r.SMTPCode != 450 || r.LastError == "" || !r.DueAt.Equal(e.clock.Now().Add(5*time.Second)) {
 			t.Fatalf("after 450: %+v", r)
 		}
 		first := r.MessageID
 		if n := mustRunOnce(t, d); n != 0 {
-			t.Fatalf("retried before the backoff: %d", n)
+			t.Fatalf("retried before the wait: %d", n)
 		}
-		e.clock.Add(time.Minute)
-		mustRunOnce(t, d) // 450 again: two minutes now
-		if r := outbox(t, e.db)[0]; r.Attempts != 2 || !r.DueAt.Equal(e.clock.Now().Add(2*time.Minute)) || r.MessageID != first {
+		e.clock.Add(5 * time.Second)
+		mustRunOnce(t, d) // 450 again: 15 seconds now
+		if r := outbox(t, e.db)[0]; r.Attempts != 2 || !r.DueAt.Equal(e.clock.Now().Add(15*time.Second)) || r.MessageID != first {
 			t.Fatalf("after second 450: %+v", r)
 		}
 		e.reply("busy@example.com", nil)
-		e.clock.Add(2 * time.Minute)
+		e.clock.Add(15 * time.Second)
 		if n := mustRunOnce(t, d); n != 1 {
 			t.Fatalf("processed %d", n)
 		}
@@ -270,6 +270,39 @@ func TestDispatcher_Failures(t *testing.T) {
 			t.Fatalf("after delivery: %+v", r)
 		}
 		if msgs := e.catch.Messages(); len(msgs) != 1 || msgs[0].Header.Get("Message-Id") != first {
+			t.Fatalf("caught %d", len(msgs))
+		}
+	})
+
+	// A temporary failure, then success, on a schedule of the dispatcher's
+	// own: retried when its first wait is up, not a moment before.
+	t.Run("Schedule", func(t *testing.T) {
+		t.Parallel()
+		e := newMailEnv(t, "2026-03-02T10:00:00Z")
+		list := MustList(t, e.db, listOpts{slug: "coach", welcomeSubject: "Welcome", welcomeBody: "Hi"})
+		s := MustSubscription(t, e.db, list, "grey@example.com", "UTC", subscribers.StatusPending)
+		MustEvent(t, e.db, e.queue, s, subscribers.EventConfirmed, e.clock.Now())
+		e.reply("grey@example.com", &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted"})
+		d := e.dispatcher(t)
+		d.Retries = campaigns.RetrySchedule{40 * time.Second, 10 * time.Minute}
+		start := e.clock.Now()
+		mustRunOnce(t, d)
+		if r := outbox(t, e.db)[0]; r.Status != "queued" || r.Attempts != 1 || !r.DueAt.Equal(start.Add(40*time.Second)) {
+			t.Fatalf("after 451: %+v", r)
+		}
+		e.reply("grey@example.com", nil)
+		e.clock.Add(39 * time.Second)
+		if n := mustRunOnce(t, d); n != 0 {
+			t.Fatalf("retried %s after the failure, before the schedule's 40s", e.clock.Now().Sub(start))
+		}
+		e.clock.Add(time.Second)
+		if n := mustRunOnce(t, d); n != 1 {
+			t.Fatalf("not retried at the schedule's 40s: processed %d", n)
+		}
+		if r := outbox(t, e.db)[0]; r.Status != "sent" || r.Attempts != 2 {
+			t.Fatalf("after the retry: %+v", r)
+		}
+		if msgs := e.catch.Messages(); len(msgs) != 1 {
 			t.Fatalf("caught %d", len(msgs))
 		}
 	})

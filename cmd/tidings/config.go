@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/delivery"
 )
 
@@ -26,6 +27,7 @@ var settings = []setting{
 	{"TIDINGS_SMTP_CONNECTIONS", "smtp-connections", "parallel SMTP connections", "10"},
 	{"TIDINGS_SEND_RATE", "send-rate", "messages per second across the instance, 0 for no limit", "0"},
 	{"TIDINGS_SMTP_TIMEOUT", "smtp-timeout", "longest wait for the relay, to connect and for each message", "30s"},
+	{"TIDINGS_RETRY_SCHEDULE", "retry-schedule", "waits after each temporary failure of a send, comma-separated; the last repeats", campaigns.DefaultRetrySchedule},
 	{"TIDINGS_CLAIM_TIMEOUT", "claim-timeout", "how long a worker holds the outbox rows it claims; a crashed worker's are sent again after it", "30m"},
 }
 
@@ -40,6 +42,7 @@ type config struct {
 	SendRate        float64
 	SMTPTimeout     time.Duration
 	ClaimTimeout    time.Duration
+	RetrySchedule   campaigns.RetrySchedule
 	Dev             bool
 	Role            string
 }
@@ -152,6 +155,10 @@ func parseConfig(get func(string) string, dev bool, role string) (config, error)
 	least := 8 * c.SMTPTimeout
 	if c.ClaimTimeout, err = time.ParseDuration(get("TIDINGS_CLAIM_TIMEOUT")); err != nil || c.ClaimTimeout < least {
 		return c, fmt.Errorf("TIDINGS_CLAIM_TIMEOUT must be a duration of at least 8 times TIDINGS_SMTP_TIMEOUT (%s), not %q", least, get("TIDINGS_CLAIM_TIMEOUT"))
+	}
+
+	if c.RetrySchedule, err = campaigns.ParseRetrySchedule(get("TIDINGS_RETRY_SCHEDULE")); err != nil {
+		return c, fmt.Errorf("TIDINGS_RETRY_SCHEDULE must be comma-separated durations above 0, none shorter than the one before, such as %s: %w", campaigns.DefaultRetrySchedule, err)
 	}
 
 	switch role {

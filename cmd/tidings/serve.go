@@ -157,7 +157,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 		a.scheduler = &campaigns.Scheduler{DB: db, Now: now, Logger: logger}
 		a.dispatcher = &campaigns.Dispatcher{
 			DB: db, Now: now, Pool: &delivery.Pool{Sender: sender, Rate: cfg.SendRate}, Renderer: renderer, Links: links, BaseURL: baseURL,
-			Workers: cfg.SMTPConnections, ClaimTimeout: cfg.ClaimTimeout, OnBounce: a.subscribers.Bounce, Logger: logger,
+			Workers: cfg.SMTPConnections, ClaimTimeout: cfg.ClaimTimeout, Retries: cfg.RetrySchedule, OnBounce: a.subscribers.Bounce, Logger: logger,
 		}
 	}
 
