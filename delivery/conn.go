@@ -74,10 +74,12 @@ func (c *Conn) drop() {
 // Send sends m and reports what happened. It never panics on a failed
 // connection: a connection that fails or that the relay closes (no reply,
 // EOF, 421) makes a TempFailure and is dropped, and the next Send dials a new
-// one. If the connection is found dead before anything was accepted (the reply
-// to MAIL FROM is missing or 421, as when the relay timed out an idle
-// connection), Send dials once more and retries at once, since the relay
-// cannot have taken the message.
+// one. If the relay cannot have taken the message, because it said 421 at
+// MAIL FROM, RCPT TO or DATA, or because a connection that had carried mail
+// was found dead at MAIL FROM (as when the relay timed out an idle
+// connection), Send dials once more and sends it again at once. A 421 or a
+// lost reply after the data stays a TempFailure: the relay may have taken
+// the message.
 //
 // When ctx ends during a send, the connection is closed and the result is a
 // TempFailure wrapping ctx.Err(): the relay may or may not have taken the
@@ -161,9 +163,12 @@ func (c *Conn) SendAll(ctx context.Context, stop func(next int) bool, msgs []*Me
 		n, retry := c.send(ctx, stop, out[i:], rs)
 		i += n
 		// The last message sent may go again, once, if the relay cannot have
-		// taken it and the connection had carried mail before it: a relay
-		// that timed out an idle connection, or died after the message before.
-		if retry && (reused || n > 1) && i-1 != retried && ctx.Err() == nil {
+		// taken it, and either it said it was closing (421) before the data,
+		// or the connection had carried mail before it: a relay that timed
+		// out an idle connection, or died after the message before. Once is
+		// enough: a relay that is closing again is one to leave to the retry
+		// schedule.
+		if (retry == retryClosing || retry == retryStale && (reused || n > 1)) && i-1 != retried && ctx.Err() == nil {
 			i--
 			retried = i
 		}
@@ -211,13 +216,28 @@ func dialFailure(err error) Result {
 	return r
 }
 
+// retry says whether the last message of a send may go again at once on a
+// new connection, because the relay cannot have taken it.
+type retry int
+
+const (
+	retryNo retry = iota
+	// retryStale: the connection was found gone before MAIL FROM was
+	// answered, as when the relay timed out an idle connection.
+	retryStale
+	// retryClosing: the relay said 421, closing (RFC 5321 section 3.8), at
+	// MAIL FROM, RCPT TO or DATA, before any of the message's data went: it
+	// hung up, which says nothing against the message.
+	retryClosing
+)
+
 // send sends the first messages of out over the current connection, as far
 // as it can carry them, and writes their Results into rs (by index). It
 // returns how many it went through, and whether the last of them failed
 // before the relay could have taken anything, so a retry on a new
 // connection is safe. The connection is left ready for the next message, or
 // dropped.
-func (c *Conn) send(ctx context.Context, stop func(next int) bool, out []outgoing, rs []Result) (n int, retry bool) {
+func (c *Conn) send(ctx context.Context, stop func(next int) bool, out []outgoing, rs []Result) (n int, again retry) {
 	raw := c.raw
 	hangUp := context.AfterFunc(ctx, func() { _ = raw.Close() })
 	n, st, err := c.transact(stop, out, rs)
@@ -228,15 +248,20 @@ func (c *Conn) send(ctx context.Context, stop func(next int) bool, out []outgoin
 		if err != nil || last.Status != Sent {
 			*last = Result{Status: TempFailure, Err: fmt.Errorf("delivery: %w (%s: %w)", ctx.Err(), st, cmp.Or(err, last.Err))}
 		}
-		return n, false
+		return n, retryNo
 	}
 	if err == nil {
-		return n, false
+		return n, retryNo
 	}
 	esc, _ := c.client.Extension("ENHANCEDSTATUSCODES")
 	r, reusable := classify(st, err, esc)
 	*last = r
-	retry = st == stageConn || (st == stageMail && (r.Code == 0 || r.Code == 421))
+	switch {
+	case r.Code == 421 && (st == stageMail || st == stageRcpt || st == stageData):
+		again = retryClosing
+	case st == stageConn || (st == stageMail && r.Code == 0):
+		again = retryStale
+	}
 	if reusable {
 		// Leave the connection ready for the next message whatever stage the
 		// failure happened at. If even RSET fails, the connection is gone.
@@ -247,7 +272,7 @@ func (c *Conn) send(ctx context.Context, stop func(next int) bool, out []outgoin
 	if !reusable {
 		c.drop()
 	}
-	return n, retry
+	return n, again
 }
 
 // transact runs mail transactions (RFC 5321 section 3.3) for the first

@@ -24,10 +24,16 @@ import (
 // with the connection's number (from 1), the message's recipient, and the
 // connection and its reader, which atEnd may look ahead in. atEnd says
 // what to do: reply 250 (and hang up after, if hangUp).
+//
+// Before it answers MAIL FROM, RCPT TO or DATA, or the end of a message, it
+// asks closes (if not nil), with the connection's number, the number of the
+// transaction on it (from 1) and the stage ("MAIL", "RCPT", "DATA", "END"),
+// whether to say 421 and hang up instead.
 type scripted struct {
 	l          net.Listener
 	pipelining bool
 	atEnd      func(conn int, to string, nc net.Conn, r *bufio.Reader) (reply, hangUp bool)
+	closes     func(conn, txn int, stage string) bool
 
 	mu     sync.Mutex
 	conns  int
@@ -38,11 +44,24 @@ type scripted struct {
 
 func startScripted(t *testing.T, pipelining bool, atEnd func(conn int, to string, nc net.Conn, r *bufio.Reader) (reply, hangUp bool)) *scripted {
 	t.Helper()
+	return listenScripted(t, &scripted{pipelining: pipelining, atEnd: atEnd})
+}
+
+// startClosing starts a scripted relay that says 421 and hangs up where
+// closes says.
+func startClosing(t *testing.T, pipelining bool, closes func(conn, txn int, stage string) bool) *scripted {
+	t.Helper()
+	return listenScripted(t, &scripted{pipelining: pipelining, closes: closes})
+}
+
+// listenScripted serves s, whose fields are set, on a port of its own.
+func listenScripted(t *testing.T, s *scripted) *scripted {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scripted{l: l, pipelining: pipelining, atEnd: atEnd}
+	s.l = l
 	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
@@ -74,6 +93,15 @@ func (s *scripted) serve(n int, nc net.Conn) {
 	reply := func(line string) { _ = tp.PrintfLine("%s", line) }
 	reply("220 scripted")
 	var to string
+	txn := 0 // MAIL FROM commands on this connection
+	closing := func(stage string) bool {
+		if s.closes == nil || !s.closes(n, txn, stage) {
+			return false
+		}
+		reply("421 closing")
+		s.hangUp(nc)
+		return true
+	}
 	for {
 		line, err := tp.ReadLine()
 		if err != nil {
@@ -84,6 +112,19 @@ func (s *scripted) serve(n int, nc net.Conn) {
 			return
 		}
 		cmd := strings.ToUpper(line)
+		stage := ""
+		switch {
+		case strings.HasPrefix(cmd, "MAIL FROM:"):
+			txn++
+			stage = "MAIL"
+		case strings.HasPrefix(cmd, "RCPT TO:"):
+			stage = "RCPT"
+		case cmd == "DATA":
+			stage = "DATA"
+		}
+		if stage != "" && closing(stage) {
+			return
+		}
 		switch {
 		case strings.HasPrefix(cmd, "EHLO"):
 			reply("250-scripted")
@@ -109,7 +150,7 @@ func (s *scripted) serve(n int, nc net.Conn) {
 		case cmd == "DATA":
 			reply("354 go on")
 			lines, err := tp.ReadDotLines()
-			if err != nil {
+			if err != nil || closing("END") {
 				return
 			}
 			ok, hangUp := true, false

@@ -65,9 +65,10 @@ func TestConn_SendAll_Refusals(t *testing.T) {
 	if got := caughtTo(srv); !slices.Equal(got, want) {
 		t.Errorf("caught %q, want %q", got, want)
 	}
-	// A 421 means the relay hangs up: each made a new connection.
-	if got := srv.Connections(); got != 3 {
-		t.Errorf("Connections() = %d, want 3", got)
+	// A 421 means the relay hangs up: each made a new connection, and the
+	// one at RCPT TO, before the data, one more for its second try.
+	if got := srv.Connections(); got != 4 {
+		t.Errorf("Connections() = %d, want 4", got)
 	}
 }
 
@@ -269,4 +270,68 @@ func closedStop(ch <-chan struct{}) func(int) bool {
 			return false
 		}
 	}
+}
+
+// TestConn_SendAll_Closing: a relay that says 421 (closing, RFC 5321 section
+// 3.8) before a message's data has gone hung up, which says nothing against
+// the message: it goes again at once on a new connection, once. A 421 at the
+// end of the data may come after the relay took the message, so that one is
+// left a temporary failure, and so is a message the relay closes on twice.
+func TestConn_SendAll_Closing(t *testing.T) {
+	t.Parallel()
+	type at struct {
+		conn, txn int
+		stage     string
+	}
+	for _, tt := range []struct {
+		name   string
+		closes []at     // where the relay says 421 and hangs up
+		want   []string // the relay takes, "conn:to"
+		b      delivery.Status
+	}{
+		{"Mail", []at{{1, 2, "MAIL"}}, []string{"1:a@example.org", "2:b@example.org", "2:c@example.org"}, delivery.Sent},
+		{"Rcpt", []at{{1, 2, "RCPT"}}, []string{"1:a@example.org", "2:b@example.org", "2:c@example.org"}, delivery.Sent},
+		{"Data", []at{{1, 2, "DATA"}}, []string{"1:a@example.org", "2:b@example.org", "2:c@example.org"}, delivery.Sent},
+		{"AfterDot", []at{{1, 2, "END"}}, []string{"1:a@example.org", "2:c@example.org"}, delivery.TempFailure},
+		{"Twice", []at{{1, 2, "MAIL"}, {2, 1, "RCPT"}}, []string{"1:a@example.org", "3:c@example.org"}, delivery.TempFailure},
+		{"TwiceAtData", []at{{1, 2, "DATA"}, {2, 1, "DATA"}}, []string{"1:a@example.org", "3:c@example.org"}, delivery.TempFailure},
+	} {
+		for _, pipelining := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/pipelining=%v", tt.name, pipelining), func(t *testing.T) {
+				t.Parallel()
+				relay := startClosing(t, pipelining, func(conn, txn int, stage string) bool {
+					return slices.Contains(tt.closes, at{conn, txn, stage})
+				})
+				c := MustDial(t, MustSender(t, relay.url()))
+				msgs := []*delivery.Message{newMessage("a@example.org"), newMessage("b@example.org"), newMessage("c@example.org")}
+				rs := c.SendAll(context.Background(), nil, msgs)
+				for i, r := range rs {
+					want := delivery.Sent
+					if i == 1 {
+						want = tt.b
+					}
+					if r.Status != want {
+						t.Errorf("message %d: %+v, want %v", i, r, want)
+					}
+				}
+				if r := rs[1]; tt.b == delivery.TempFailure && r.Code != 421 {
+					t.Errorf("b@ = %+v, want the relay's 421", r)
+				}
+				relay.mustHaveTaken(t, tt.want...)
+			})
+		}
+	}
+
+	// The first message on a new connection is sent again too: the relay's
+	// 421 is what says it cannot have taken it.
+	t.Run("First", func(t *testing.T) {
+		t.Parallel()
+		relay := startClosing(t, true, func(conn, txn int, stage string) bool { return conn == 1 && stage == "MAIL" })
+		c := MustSender(t, relay.url()).NewConn()
+		t.Cleanup(func() { _ = c.Close() })
+		if r := c.Send(context.Background(), newMessage("a@example.org")); r.Status != delivery.Sent {
+			t.Errorf("Send = %+v, want sent", r)
+		}
+		relay.mustHaveTaken(t, "2:a@example.org")
+	})
 }
