@@ -118,12 +118,13 @@ func (d *Dispatcher) outbox() *claimer {
 	return d.claims
 }
 
-// rate is the Pool's rate limit, 0 for none.
+// rate is the Pool's pace now, 0 for no limit: its Rate, or less while the
+// relay is overloaded.
 func (d *Dispatcher) rate() float64 {
 	if d.Pool == nil {
 		return 0
 	}
-	return d.Pool.Rate
+	return d.Pool.Pace()
 }
 
 func (d *Dispatcher) logger() *slog.Logger {
@@ -275,6 +276,9 @@ func (d *Dispatcher) sendGroup(ctx context.Context, conn *delivery.Conn, items [
 			case errors.Is(res.Err, delivery.ErrNotSent):
 				outcomes[i] = released(items[i])
 			default:
+				// The Pool slows down for a relay that says it is
+				// overloaded, rather than each item retrying on its own.
+				d.Pool.Report(res)
 				outcomes[i] = d.sent(outcomes[i], items[i], res)
 			}
 		}
@@ -393,13 +397,6 @@ func (d *Dispatcher) prepareSend(ctx context.Context, it *Item) (outcome, *deliv
 // until their claim lapses, and are then claimed again.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.Close()
-	size := cmp.Or(d.BatchSize, DefaultDispatchSize)
-	if d.rate() > 0 {
-		// Claim no more than goes out in claimHold at this rate, so that a
-		// claim's rows are sent long before it lapses, and a crash leaves
-		// few in flight.
-		size = max(1, min(size, int(d.rate()*claimHold.Seconds())))
-	}
 	workers := cmp.Or(d.Workers, DefaultWorkers)
 	claimed := make(chan []*Item, workers) // waiting for a worker: about a batch
 	finished := make(chan *Batch, 4)       // waiting to be recorded
@@ -427,6 +424,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	poll := cmp.Or(d.PollInterval, DefaultPollInterval)
 	for ctx.Err() == nil {
+		size := cmp.Or(d.BatchSize, DefaultDispatchSize)
+		if r := d.rate(); r > 0 {
+			// Claim no more than goes out in claimHold at this pace, so that
+			// a claim's rows are sent long before it lapses, and a crash
+			// leaves few in flight. The pace falls while the relay is
+			// overloaded, so it is read for each claim.
+			size = max(1, min(size, int(r*claimHold.Seconds())))
+		}
 		b, err := d.outbox().claim(ctx, d.now(), size)
 		if err != nil && ctx.Err() == nil {
 			d.logger().Error("claim failed", slog.Any("err", err))

@@ -274,39 +274,6 @@ func TestDispatcher_Failures(t *testing.T) {
 		}
 	})
 
-	// A temporary failure, then success, on a schedule of the dispatcher's
-	// own: retried when its first wait is up, not a moment before.
-	t.Run("Schedule", func(t *testing.T) {
-		t.Parallel()
-		e := newMailEnv(t, "2026-03-02T10:00:00Z")
-		list := MustList(t, e.db, listOpts{slug: "coach", welcomeSubject: "Welcome", welcomeBody: "Hi"})
-		s := MustSubscription(t, e.db, list, "grey@example.com", "UTC", subscribers.StatusPending)
-		MustEvent(t, e.db, e.queue, s, subscribers.EventConfirmed, e.clock.Now())
-		e.reply("grey@example.com", &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted"})
-		d := e.dispatcher(t)
-		d.Retries = campaigns.RetrySchedule{40 * time.Second, 10 * time.Minute}
-		start := e.clock.Now()
-		mustRunOnce(t, d)
-		if r := outbox(t, e.db)[0]; r.Status != "queued" || r.Attempts != 1 || !r.DueAt.Equal(start.Add(40*time.Second)) {
-			t.Fatalf("after 451: %+v", r)
-		}
-		e.reply("grey@example.com", nil)
-		e.clock.Add(39 * time.Second)
-		if n := mustRunOnce(t, d); n != 0 {
-			t.Fatalf("retried %s after the failure, before the schedule's 40s", e.clock.Now().Sub(start))
-		}
-		e.clock.Add(time.Second)
-		if n := mustRunOnce(t, d); n != 1 {
-			t.Fatalf("not retried at the schedule's 40s: processed %d", n)
-		}
-		if r := outbox(t, e.db)[0]; r.Status != "sent" || r.Attempts != 2 {
-			t.Fatalf("after the retry: %+v", r)
-		}
-		if msgs := e.catch.Messages(); len(msgs) != 1 {
-			t.Fatalf("caught %d", len(msgs))
-		}
-	})
-
 	// 550 5.1.1: failed for good, and the address is reported as bounced.
 	t.Run("Perm", func(t *testing.T) {
 		t.Parallel()

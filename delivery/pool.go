@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 
 // Pool hands out the persistent connections of a Sender, one per goroutine
 // that sends, and paces the sends of all of them to Rate. It is safe for
-// concurrent use. The zero value is not usable: Sender must be set.
+// concurrent use. The zero value is not usable: Sender must be set. When the
+// relay says it is overloaded, the Pool slows down (see Report).
 type Pool struct {
 	Sender *Sender
 	// Rate caps the messages per second sent through the Pool, across all
@@ -23,11 +25,17 @@ type Pool struct {
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
 
+	// Logger notes when the relay is overloaded and the Pool slows down,
+	// and when it is back to full pace (see Report); nil logs nothing.
+	Logger *slog.Logger
+
 	mu   sync.Mutex
 	idle []*Conn // connections given back, newest last
 
 	limOnce sync.Once
-	limiter *rate.Limiter // nil: no limit
+	limiter *rate.Limiter // see rateLimiter
+
+	load overload // see Report
 }
 
 // Take returns an idle connection, or a new one that connects on its first
@@ -67,33 +75,6 @@ func (p *Pool) Close() error {
 		errs = append(errs, c.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// Wait blocks until Rate allows one more message, or ctx ends (its error).
-// The first message goes at once; each one after waits its turn, 1/Rate
-// after the one before, however many goroutines wait.
-func (p *Pool) Wait(ctx context.Context) error {
-	p.limOnce.Do(func() {
-		if p.Rate > 0 {
-			// A burst of 1: the sends are spaced evenly, never bunched.
-			p.limiter = rate.NewLimiter(rate.Limit(p.Rate), 1)
-		}
-	})
-	if p.limiter == nil {
-		return nil
-	}
-	now := p.now()
-	r := p.limiter.ReserveN(now, 1)
-	d := r.DelayFrom(now)
-	if d <= 0 {
-		return nil
-	}
-	if err := p.sleep(ctx, d); err != nil {
-		// The turn is given back, so the next waiter need not wait for it.
-		r.CancelAt(p.now())
-		return err
-	}
-	return nil
 }
 
 func (p *Pool) now() time.Time {

@@ -156,7 +156,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 		}
 		a.scheduler = &campaigns.Scheduler{DB: db, Now: now, Logger: logger}
 		a.dispatcher = &campaigns.Dispatcher{
-			DB: db, Now: now, Pool: &delivery.Pool{Sender: sender, Rate: cfg.SendRate}, Renderer: renderer, Links: links, BaseURL: baseURL,
+			DB: db, Now: now, Pool: &delivery.Pool{Sender: sender, Rate: cfg.SendRate, Logger: logger}, Renderer: renderer, Links: links, BaseURL: baseURL,
 			Workers: cfg.SMTPConnections, ClaimTimeout: cfg.ClaimTimeout, Retries: cfg.RetrySchedule, OnBounce: a.subscribers.Bounce, Logger: logger,
 		}
 	}
