@@ -337,8 +337,9 @@ func (c *claimer) claim(ctx context.Context, now time.Time, n int) (*Batch, erro
 // checkSQL is the last check before items are sent: of the outbox rows $1,
 // those the claim $2 still holds until at least $3, with whether each may
 // still be mailed. A confirmation needs its subscription still pending and
-// the address not suppressed; anything else needs its subscription in
-// mailable_subscriptions, and a step not deleted. A row that an
+// reachable (reachable_subscriptions: the address not suppressed); anything
+// else needs its subscription in mailable_subscriptions, and a step not
+// deleted. A row that an
 // unsubscribe, a cancelled broadcast or a deleted step skipped after the
 // claim is no longer 'queued', and so not returned. The OFFSET 0 in each
 // check keeps Postgres from turning it into a hash of every mailable
@@ -347,11 +348,9 @@ const checkSQL = `
 		SELECT o.id,
 		       CASE WHEN o.kind = 'confirm' THEN EXISTS (
 		                SELECT 1
-		                FROM subscriptions s
-		                JOIN subscribers r ON r.id = s.subscriber_id
-		                WHERE s.id = o.subscription_id
-		                  AND s.status = 'pending'
-		                  AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = r.email_key)
+		                FROM reachable_subscriptions c
+		                WHERE c.subscription_id = o.subscription_id
+		                  AND c.status = 'pending'
 		                OFFSET 0)
 		            ELSE EXISTS (
 		                SELECT 1
