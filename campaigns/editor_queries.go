@@ -69,42 +69,38 @@ func bonusByID(ctx context.Context, q sqlx.QueryerContext, listID, id int64) (*B
 // new text. Returns EINVALID for bad input (nothing is changed) and ENOTFOUND
 // for an unknown list or bonus.
 func (s *Store) UpdateBonus(ctx context.Context, listID, id int64, u BonusUpdate) (*Bonus, error) {
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: update bonus %d: %w", id, err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	if err := lockList(ctx, tx, listID); err != nil {
-		return nil, err
-	}
-	cur, err := bonusByID(ctx, tx, listID, id)
-	if err != nil {
-		return nil, err
-	}
-	if u.Subject != nil {
-		cur.Subject = *u.Subject
-	}
-	if u.Body != nil {
-		cur.Body = *u.Body
-	}
-	if err := validateContent(cur.Subject, cur.Body); err != nil {
-		return nil, err
-	}
-	const update = `
-		UPDATE bonuses
-		SET subject = $3,
-		    body = $4,
-		    updated_at = $5
-		WHERE list_id = $1
-		  AND id = $2
-		RETURNING ` + bonusColumns
 	var row bonusRow
-	if err := tx.GetContext(ctx, &row, update, listID, id, cur.Subject, cur.Body, now); err != nil {
-		return nil, fmt.Errorf("campaigns: update bonus %d: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("campaigns: update bonus %d: %w", id, err)
+	if err := s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		if err := lockList(ctx, tx, listID); err != nil {
+			return err
+		}
+		cur, err := bonusByID(ctx, tx, listID, id)
+		if err != nil {
+			return err
+		}
+		if u.Subject != nil {
+			cur.Subject = *u.Subject
+		}
+		if u.Body != nil {
+			cur.Body = *u.Body
+		}
+		if err := validateContent(cur.Subject, cur.Body); err != nil {
+			return err
+		}
+		const update = `
+			UPDATE bonuses
+			SET subject = $3,
+			    body = $4,
+			    updated_at = $5
+			WHERE list_id = $1
+			  AND id = $2
+			RETURNING ` + bonusColumns
+		if err := tx.GetContext(ctx, &row, update, listID, id, cur.Subject, cur.Body, now); err != nil {
+			return fmt.Errorf("campaigns: update bonus %d: %w", id, err)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	return row.bonus(), nil
 }
@@ -133,46 +129,42 @@ const (
 // with it).
 // Returns ENOTFOUND for an unknown list or bonus.
 func (s *Store) DeleteBonus(ctx context.Context, listID, id int64) error {
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	// The list lock also keeps out confirmations, which queue bonuses while
-	// holding the list row FOR SHARE.
-	if err := lockList(ctx, tx, listID); err != nil {
+	if err := s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		// The list lock also keeps out confirmations, which queue bonuses while
+		// holding the list row FOR SHARE.
+		if err := lockList(ctx, tx, listID); err != nil {
+			return err
+		}
+		cur, err := bonusByID(ctx, tx, listID, id)
+		if err != nil {
+			return err
+		}
+		// Skip first, then detach: a queued row without its bonus would be sent
+		// with an empty subject.
+		if _, err := tx.ExecContext(ctx, skipBonusSQL, id, now); err != nil {
+			return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, detachBonusSQL, id); err != nil {
+			return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
+		}
+		const del = `
+			DELETE FROM bonuses
+			WHERE list_id = $1
+			  AND id = $2`
+		if _, err := tx.ExecContext(ctx, del, listID, id); err != nil {
+			return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
+		}
+		const shift = `
+			UPDATE bonuses
+			SET position = position - 1
+			WHERE list_id = $1
+			  AND position > $2`
+		if _, err := tx.ExecContext(ctx, shift, listID, cur.Position); err != nil {
+			return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
+		}
+		return nil
+	}); err != nil {
 		return err
-	}
-	cur, err := bonusByID(ctx, tx, listID, id)
-	if err != nil {
-		return err
-	}
-	// Skip first, then detach: a queued row without its bonus would be sent
-	// with an empty subject.
-	if _, err := tx.ExecContext(ctx, skipBonusSQL, id, now); err != nil {
-		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
-	}
-	if _, err := tx.ExecContext(ctx, detachBonusSQL, id); err != nil {
-		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
-	}
-	const del = `
-		DELETE FROM bonuses
-		WHERE list_id = $1
-		  AND id = $2`
-	if _, err := tx.ExecContext(ctx, del, listID, id); err != nil {
-		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
-	}
-	const shift = `
-		UPDATE bonuses
-		SET position = position - 1
-		WHERE list_id = $1
-		  AND position > $2`
-	if _, err := tx.ExecContext(ctx, shift, listID, cur.Position); err != nil {
-		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
 	}
 	return nil
 }
@@ -260,60 +252,62 @@ const stepReachSQL = `
 // StepReach returns who a change to step id would reach now. Returns
 // ENOTFOUND for an unknown or deleted step.
 func (s *Store) StepReach(ctx context.Context, listID, id int64) (*Reach, error) {
-	tx, err := s.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: reach of step %d: %w", id, err)
-	}
-	defer tx.Rollback()
-	st, err := stepByID(ctx, tx, listID, id)
-	if err != nil {
+	var res *Reach
+	if err := s.inTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}, func(tx *sqlx.Tx, now time.Time) error {
+		st, err := stepByID(ctx, tx, listID, id)
+		if err != nil {
+			return err
+		}
+		// The queued rows and the enrollments behind the step are disjoint: the
+		// scheduler advances an enrollment past a step in the transaction that
+		// queues it.
+		var n struct {
+			Queued  int `db:"queued"`
+			Waiting int `db:"waiting"`
+		}
+		if err := tx.GetContext(ctx, &n, stepReachSQL, listID, id, st.Position); err != nil {
+			return fmt.Errorf("campaigns: reach of step %d: %w", id, err)
+		}
+		r := &Reach{Subscribers: n.Queued + n.Waiting, Queued: n.Queued}
+		const next = `
+			SELECT due_at, timezone
+			FROM (
+				SELECT o.due_at, COALESCE(NULLIF(m.timezone, ''), l.timezone) AS timezone
+				FROM outbox o
+				JOIN mailable_subscriptions m ON m.subscription_id = o.subscription_id
+				JOIN lists l ON l.id = o.list_id
+				WHERE o.step_id = $2
+				  AND o.status = 'queued'
+				UNION ALL
+				SELECT e.next_due_at, e.timezone
+				FROM enrollments e
+				JOIN mailable_subscriptions m ON m.subscription_id = e.subscription_id
+				WHERE e.list_id = $1
+				  AND e.stopped_at IS NULL
+				  AND e.next_step_id = $2
+				  AND e.next_due_at IS NOT NULL
+			) due
+			ORDER BY due_at
+			LIMIT 1`
+		var first struct {
+			DueAt    time.Time `db:"due_at"`
+			Timezone string    `db:"timezone"`
+		}
+		err = tx.GetContext(ctx, &first, next, listID, id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("campaigns: reach of step %d: %w", id, err)
+		default:
+			at := first.DueAt.UTC()
+			r.NextAt, r.NextTimezone = &at, first.Timezone
+		}
+		res = r
+		return nil
+	}); err != nil {
 		return nil, err
 	}
-	// The queued rows and the enrollments behind the step are disjoint: the
-	// scheduler advances an enrollment past a step in the transaction that
-	// queues it.
-	var n struct {
-		Queued  int `db:"queued"`
-		Waiting int `db:"waiting"`
-	}
-	if err := tx.GetContext(ctx, &n, stepReachSQL, listID, id, st.Position); err != nil {
-		return nil, fmt.Errorf("campaigns: reach of step %d: %w", id, err)
-	}
-	r := &Reach{Subscribers: n.Queued + n.Waiting, Queued: n.Queued}
-	const next = `
-		SELECT due_at, timezone
-		FROM (
-			SELECT o.due_at, COALESCE(NULLIF(m.timezone, ''), l.timezone) AS timezone
-			FROM outbox o
-			JOIN mailable_subscriptions m ON m.subscription_id = o.subscription_id
-			JOIN lists l ON l.id = o.list_id
-			WHERE o.step_id = $2
-			  AND o.status = 'queued'
-			UNION ALL
-			SELECT e.next_due_at, e.timezone
-			FROM enrollments e
-			JOIN mailable_subscriptions m ON m.subscription_id = e.subscription_id
-			WHERE e.list_id = $1
-			  AND e.stopped_at IS NULL
-			  AND e.next_step_id = $2
-			  AND e.next_due_at IS NOT NULL
-		) due
-		ORDER BY due_at
-		LIMIT 1`
-	var first struct {
-		DueAt    time.Time `db:"due_at"`
-		Timezone string    `db:"timezone"`
-	}
-	err = tx.GetContext(ctx, &first, next, listID, id)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return nil, fmt.Errorf("campaigns: reach of step %d: %w", id, err)
-	default:
-		at := first.DueAt.UTC()
-		r.NextAt, r.NextTimezone = &at, first.Timezone
-	}
-	return r, tx.Commit()
+	return res, nil
 }
 
 // SendDraft sends msg, a step or bonus email being written and rendered for

@@ -302,21 +302,19 @@ func (c *claimer) claim(ctx context.Context, now time.Time, n int) (*Batch, erro
 
 	b.claim = c.name + "/" + strconv.FormatInt(c.seq.Add(1), 10)
 	b.until = now.Add(c.lease)
-	tx, err := c.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return b, fmt.Errorf("campaigns: claim: %w", err)
-	}
-	defer tx.Rollback()        // after Commit, a no-op
 	rows := make([]Item, 0, n) // sqlx appends to it; grown one by one, it was a tenth of what a sender allocates
-	_, err = tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL jit = off`)
-	if err == nil {
-		err = tx.StmtxContext(ctx, stmt).SelectContext(ctx, &rows, now, b.until, b.claim)
-	}
-	if err == nil {
-		err = tx.Commit()
-	}
+	err := runTx(ctx, c.db, nil, now, func(tx *sqlx.Tx, now time.Time) error {
+		_, err := tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL jit = off`)
+		if err == nil {
+			err = tx.StmtxContext(ctx, stmt).SelectContext(ctx, &rows, now, b.until, b.claim)
+		}
+		if err != nil {
+			return fmt.Errorf("campaigns: claim: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return b, fmt.Errorf("campaigns: claim: %w", err)
+		return b, err
 	}
 	b.Items = rows
 	b.outcomes = make([]outcome, 0, len(b.Items))
