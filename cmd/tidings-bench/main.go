@@ -41,11 +41,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq"
 
 	"github.com/tidings/tidings/campaigns"
-	"github.com/tidings/tidings/migrations"
 )
 
 func main() {
@@ -100,19 +98,11 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer stopSink()
 
-	dsn, dropDB, err := createDB(ctx, *admin)
+	dsn, db, dropDB, err := openDB(ctx, *admin)
 	if err != nil {
 		return err
 	}
 	defer dropDB()
-	db, err := sqlx.Open("postgres", dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := migrations.Up(ctx, db.DB); err != nil {
-		return err
-	}
 	listID, err := seed(ctx, db, "bench", "reader", *n)
 	if err != nil {
 		return err
@@ -264,19 +254,11 @@ func run(ctx context.Context, args []string) error {
 
 // runSignupsOnly times the sign-ups alone, in a database of their own.
 func runSignupsOnly(ctx context.Context, bin, admin string, n, conns int) error {
-	dsn, dropDB, err := createDB(ctx, admin)
+	dsn, db, dropDB, err := openDB(ctx, admin)
 	if err != nil {
 		return err
 	}
 	defer dropDB()
-	db, err := sqlx.Open("postgres", dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := migrations.Up(ctx, db.DB); err != nil {
-		return err
-	}
 	runs, err := measureSignups(ctx, bin, dsn, db, n, conns)
 	if err != nil {
 		return err
