@@ -83,16 +83,25 @@ func run(ctx context.Context, args []string) error {
 	slow := fs.Duration("unsubscribe-delay", 200*time.Millisecond, "what the relay takes over each message while the unsubscribes are timed")
 	signups := fs.Int("signups", 5000, "sign-ups timed at each of 4 and 16 in parallel (0: none)")
 	broadcast := fs.Bool("broadcast", true, "time the broadcast (false: only the sign-ups and unsubscribes)")
+	ff := addFaultFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	faults, err := ff.config()
+	if err != nil {
+		return err
+	}
+	// Each fault run may wait -fault-timeout to settle, on top of the rest.
+	ctx, cancel := context.WithTimeout(ctx, *timeout+time.Duration(len(faults.modes))*faults.timeout)
 	defer cancel()
+	if faults.only {
+		return runFaultsOnly(ctx, *bin, *admin, faults, *conns)
+	}
 	if !*broadcast {
 		return runSignupsOnly(ctx, *bin, *admin, *signups, *conns)
 	}
 
-	sinkSMTP, sinkHTTP, stopSink, err := startSink(ctx, 0)
+	sinkSMTP, sinkHTTP, stopSink, err := startSink(ctx, sinkOptions{})
 	if err != nil {
 		return err
 	}
@@ -249,7 +258,31 @@ func run(ctx context.Context, args []string) error {
 	if sum.duplicates != 0 || sum.missing != 0 {
 		return errors.New("duplicates or missing recipients: the engine lost or repeated messages")
 	}
-	return nil
+	if len(faults.modes) == 0 {
+		return nil
+	}
+	faultRuns, err := measureFaults(ctx, *bin, dsn, db, faults, *conns)
+	printFaults(faults, faultRuns)
+	if err != nil {
+		return err
+	}
+	return faultsErr(faultRuns)
+}
+
+// runFaultsOnly sends a broadcast through a faulty sink for each fault mode,
+// in a database of its own.
+func runFaultsOnly(ctx context.Context, bin, admin string, c faultConfig, conns int) error {
+	dsn, db, dropDB, err := openDB(ctx, admin)
+	if err != nil {
+		return err
+	}
+	defer dropDB()
+	runs, err := measureFaults(ctx, bin, dsn, db, c, conns)
+	printFaults(c, runs)
+	if err != nil {
+		return err
+	}
+	return faultsErr(runs)
 }
 
 // runSignupsOnly times the sign-ups alone, in a database of their own.

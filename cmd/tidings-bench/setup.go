@@ -20,14 +20,32 @@ import (
 	"github.com/tidings/tidings/migrations"
 )
 
-// startSink starts this binary again as the SMTP sink, in its own process,
-// taking delay over each message.
-func startSink(ctx context.Context, delay time.Duration) (smtpAddr, httpURL string, stop func(), err error) {
+// sinkOptions is how the sink behaves: the runSink flags.
+type sinkOptions struct {
+	delay time.Duration // taken over each message
+	fault faultMode     // "" for none
+	rate  float64       // of the attempts the fault hits
+	seed  int64
+}
+
+// args are the runSink flags for o.
+func (o sinkOptions) args() []string {
+	args := []string{"-delay", o.delay.String()}
+	if o.fault != "" {
+		args = append(args, "-fault", string(o.fault),
+			"-fault-rate", strconv.FormatFloat(o.rate, 'g', -1, 64),
+			"-fault-seed", strconv.FormatInt(o.seed, 10))
+	}
+	return args
+}
+
+// startSink starts this binary again as the SMTP sink, in its own process.
+func startSink(ctx context.Context, o sinkOptions) (smtpAddr, httpURL string, stop func(), err error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", "", nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, "sink", "-delay", delay.String())
+	cmd := exec.CommandContext(ctx, self, append([]string{"sink"}, o.args()...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", "", nil, err

@@ -40,7 +40,7 @@ func (r signupRun) rate() float64 { return float64(r.n) / r.seconds }
 // before each run times n GETs of a static file under the same conditions:
 // the baseline that says what the machine and the client allow.
 func measureSignups(ctx context.Context, bin, dsn string, db *sqlx.DB, n, conns int) ([]signupRun, error) {
-	sinkSMTP, sinkHTTP, stopSink, err := startSink(ctx, 0)
+	sinkSMTP, sinkHTTP, stopSink, err := startSink(ctx, sinkOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ type unsubscribeLatency struct {
 // each message. It runs `tidings serve --role all` of its own against a
 // sink of its own.
 func measureUnsubscribe(ctx context.Context, bin, dsn string, db *sqlx.DB, conns int, delay time.Duration) (*unsubscribeLatency, error) {
-	sinkSMTP, _, stopSink, err := startSink(ctx, delay)
+	sinkSMTP, _, stopSink, err := startSink(ctx, sinkOptions{delay: delay})
 	if err != nil {
 		return nil, err
 	}
