@@ -191,15 +191,19 @@ type faultRun struct {
 }
 
 // measureFaults sends a broadcast to n recipients of a list of its own
-// through a sink with each fault in turn, and waits until every one of its
-// outbox rows is sent or failed.
+// through a sink with each fault in turn, waits until every one of its
+// outbox rows is sent or failed, and prints a line for each as it ends: a
+// run can take minutes.
 func measureFaults(ctx context.Context, bin, dsn string, db *sqlx.DB, c faultConfig, conns int) ([]faultRun, error) {
+	printFaultsHeader(c)
+	defer printFaultsLegend()
 	var runs []faultRun
 	for _, m := range c.modes {
 		r, err := measureFault(ctx, bin, dsn, db, c, m, conns)
 		if err != nil {
 			return runs, fmt.Errorf("fault %s: %w", m, err)
 		}
+		r.print()
 		runs = append(runs, r)
 	}
 	return runs, nil
@@ -335,23 +339,23 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// printFaults writes a line per fault run.
-func printFaults(c faultConfig, runs []faultRun) {
-	if len(runs) == 0 {
-		return
-	}
+const faultsColumns = "%-11s %-16s %6v %9v %6v %7v %5v %7v %7v %6v\n"
+
+func printFaultsHeader(c faultConfig) {
 	schedule := cmp.Or(c.retrySchedule, "the worker's default")
 	fmt.Printf("faults: %d recipients a run, fault rate %v, seed %d, retry schedule %s\n", c.n, c.rate, c.seed, schedule)
-	fmt.Printf("%-11s %-16s %6s %9s %6s %7s %5s %7s %7s %6s\n",
-		"fault", "settled", "hits", "delivered", "failed", "gave up", "lost", "pending", "resends", "other")
-	for _, r := range runs {
-		settled := fmt.Sprintf("in %.1f s", r.seconds)
-		if !r.settled {
-			settled = fmt.Sprintf("not in %.0f s", r.seconds)
-		}
-		fmt.Printf("%-11s %-16s %6d %9d %6d %7d %5d %7d %7d %6d\n",
-			r.mode, settled, r.hits, r.delivered, r.failed, r.gaveUp, r.lost, r.pending, r.resends, r.others)
+	fmt.Printf(faultsColumns, "fault", "settled", "hits", "delivered", "failed", "gave up", "lost", "pending", "resends", "other")
+}
+
+func (r faultRun) print() {
+	settled := fmt.Sprintf("in %.1f s", r.seconds)
+	if !r.settled {
+		settled = fmt.Sprintf("not in %.0f s", r.seconds)
 	}
+	fmt.Printf(faultsColumns, r.mode, settled, r.hits, r.delivered, r.failed, r.gaveUp, r.lost, r.pending, r.resends, r.others)
+}
+
+func printFaultsLegend() {
 	fmt.Println("(failed: refused for good; gave up: retries ran out; lost: neither delivered nor refused for good;")
 	fmt.Println(" resends: duplicates after a lost reply, expected; other: any other duplicate)")
 }

@@ -262,7 +262,6 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	}
 	faultRuns, err := measureFaults(ctx, *bin, dsn, db, faults, *conns)
-	printFaults(faults, faultRuns)
 	if err != nil {
 		return err
 	}
@@ -278,7 +277,6 @@ func runFaultsOnly(ctx context.Context, bin, admin string, c faultConfig, conns 
 	}
 	defer dropDB()
 	runs, err := measureFaults(ctx, bin, dsn, db, c, conns)
-	printFaults(c, runs)
 	if err != nil {
 		return err
 	}
