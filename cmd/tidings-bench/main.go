@@ -25,8 +25,15 @@
 // sink, and the same number of GETs of a static file before each as the
 // baseline (see measureSignups). -broadcast=false times only the sign-ups.
 //
+// Then, with -faults (a list of fault modes, or all), it sends a broadcast
+// to -fault-n recipients through a sink that breaks some transactions, for
+// each mode, and prints how long the outbox took to settle and what became
+// of each recipient: delivered, failed for good, lost, and duplicated (see
+// measureFaults). -faults-only runs only those.
+//
 //	make bench                      # N = 10,000
 //	make bench N=100000
+//	make bench-faults               # every fault mode, nothing else
 package main
 
 import (
