@@ -60,13 +60,21 @@ fuzz:
 
 # make bench N=100000: one broadcast to N subscribers through a real worker
 # process and an SMTP sink in another process, against raw go-mail; then
-# SIGNUPS sign-ups on the hosted form at 4 and 16 in parallel.
+# SIGNUPS sign-ups on the hosted form at 4 and 16 in parallel; then, with
+# FAULTS=temp-rcpt,lost-reply (or all), a broadcast through a faulty sink per
+# fault mode. make bench-faults runs only the fault modes, all of them.
 N ?= 10000
 CONNECTIONS ?= 10
 RUNS ?= 2
 SIGNUPS ?= 5000
+FAULTS ?=
 
 .PHONY: bench
 bench: build postgres
 	go build -o bin/tidings-bench ./cmd/tidings-bench
-	./bin/tidings-bench -n $(N) -connections $(CONNECTIONS) -runs $(RUNS) -signups $(SIGNUPS) -tidings bin/tidings
+	./bin/tidings-bench -n $(N) -connections $(CONNECTIONS) -runs $(RUNS) -signups $(SIGNUPS) -faults '$(FAULTS)' -tidings bin/tidings
+
+.PHONY: bench-faults
+bench-faults: build postgres
+	go build -o bin/tidings-bench ./cmd/tidings-bench
+	./bin/tidings-bench -faults all -faults-only -connections $(CONNECTIONS) -tidings bin/tidings
