@@ -40,8 +40,11 @@ check: tidy
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
 
+# -timeout: go test's default of 10 minutes a package is for one package on
+# an idle machine; cmd/tidings's browser tests take their turns at a few
+# browsers, so on a machine loaded by a second suite they need longer.
 test: postgres chromium axe check
-	go test -race -count=1 ./...
+	go test -race -count=1 -timeout 30m ./...
 
 # make fuzz runs every fuzz target for FUZZTIME each, one after the other:
 # go test fuzzes one target per invocation. `make test` runs only their
