@@ -118,24 +118,11 @@ func (s *Store) CreateStep(ctx context.Context, listID int64, st *Step) error {
 		if err := lockSequence(ctx, tx, listID); err != nil {
 			return err
 		}
-		n, err := countSteps(ctx, tx, listID)
-		if err != nil {
-			return err
-		}
-		pos := st.Position
-		if pos == 0 || pos > n+1 {
-			pos = n + 1
-		}
 		// Make room: later steps move down, and so do the places of the
 		// enrollments that had passed them, so no one's place changes meaning.
-		const shift = `
-			UPDATE steps
-			SET position = position + 1
-			WHERE list_id = $1
-			  AND deleted_at IS NULL
-			  AND position >= $2`
-		if _, err := tx.ExecContext(ctx, shift, listID, pos); err != nil {
-			return fmt.Errorf("campaigns: create step: %w", err)
+		pos, err := stepOrder.makeRoom(ctx, tx, listID, st.Position)
+		if err != nil {
+			return err
 		}
 		const shiftEnrollments = `
 			UPDATE enrollments
@@ -201,7 +188,7 @@ func (s *Store) UpdateStep(ctx context.Context, listID, id int64, u StepUpdate) 
 			return err
 		}
 		if u.Position != nil {
-			n, err := countSteps(ctx, tx, listID)
+			n, err := stepOrder.count(ctx, tx, listID)
 			if err != nil {
 				return err
 			}
@@ -280,14 +267,8 @@ func (s *Store) DeleteStep(ctx context.Context, listID, id int64) error {
 		if _, err := tx.ExecContext(ctx, del, listID, id, now); err != nil {
 			return fmt.Errorf("campaigns: delete step %d: %w", id, err)
 		}
-		const shift = `
-			UPDATE steps
-			SET position = position - 1
-			WHERE list_id = $1
-			  AND deleted_at IS NULL
-			  AND position > $2`
-		if _, err := tx.ExecContext(ctx, shift, listID, cur.Position); err != nil {
-			return fmt.Errorf("campaigns: delete step %d: %w", id, err)
+		if err := stepOrder.closeGap(ctx, tx, listID, cur.Position); err != nil {
+			return err
 		}
 		const shiftEnrollments = `
 			UPDATE enrollments
@@ -395,14 +376,6 @@ func listExists(ctx context.Context, tx *sqlx.Tx, listID int64) error {
 		return tidings.Errorf(tidings.ENOTFOUND, "List %d not found.", listID)
 	}
 	return nil
-}
-
-func countSteps(ctx context.Context, tx *sqlx.Tx, listID int64) (int, error) {
-	var n int
-	if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM steps WHERE list_id = $1 AND deleted_at IS NULL`, listID); err != nil {
-		return 0, fmt.Errorf("campaigns: count steps: %w", err)
-	}
-	return n, nil
 }
 
 // moveStep moves the step at position from to position to, renumbering the
