@@ -40,8 +40,11 @@ check: tidy
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
 
+# -timeout: go test's default of 10 minutes a package is for one package on
+# an idle machine; cmd/tidings's browser tests take their turns at a few
+# browsers, so on a machine loaded by a second suite they need longer.
 test: postgres chromium axe check
-	go test -race -count=1 ./...
+	go test -race -count=1 -timeout 30m ./...
 
 # make fuzz runs every fuzz target for FUZZTIME each, one after the other:
 # go test fuzzes one target per invocation. `make test` runs only their
@@ -60,13 +63,21 @@ fuzz:
 
 # make bench N=100000: one broadcast to N subscribers through a real worker
 # process and an SMTP sink in another process, against raw go-mail; then
-# SIGNUPS sign-ups on the hosted form at 4 and 16 in parallel.
+# SIGNUPS sign-ups on the hosted form at 4 and 16 in parallel; then, with
+# FAULTS=temp-rcpt,lost-reply (or all), a broadcast through a faulty sink per
+# fault mode. make bench-faults runs only the fault modes, all of them.
 N ?= 10000
 CONNECTIONS ?= 10
 RUNS ?= 2
 SIGNUPS ?= 5000
+FAULTS ?=
 
 .PHONY: bench
 bench: build postgres
 	go build -o bin/tidings-bench ./cmd/tidings-bench
-	./bin/tidings-bench -n $(N) -connections $(CONNECTIONS) -runs $(RUNS) -signups $(SIGNUPS) -tidings bin/tidings
+	./bin/tidings-bench -n $(N) -connections $(CONNECTIONS) -runs $(RUNS) -signups $(SIGNUPS) -faults '$(FAULTS)' -tidings bin/tidings
+
+.PHONY: bench-faults
+bench-faults: build postgres
+	go build -o bin/tidings-bench ./cmd/tidings-bench
+	./bin/tidings-bench -faults all -faults-only -connections $(CONNECTIONS) -tidings bin/tidings

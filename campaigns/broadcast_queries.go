@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/tidings/tidings"
@@ -51,32 +53,34 @@ func (s *Store) BroadcastAudience(ctx context.Context, id int64) (int, error) {
 // ActiveBroadcasts returns the broadcasts that are sending or paused, the
 // longest running first, each with its Stats, read in one snapshot.
 func (s *Store) ActiveBroadcasts(ctx context.Context) ([]*Broadcast, error) {
-	tx, err := s.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: active broadcasts: %w", err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	const q = `
-		SELECT ` + broadcastColumns + `
-		FROM broadcasts b
-		JOIN lists l ON l.id = b.list_id
-		WHERE b.status IN ('sending', 'paused')
-		ORDER BY b.started_at, b.id
-		LIMIT $1`
-	var rows []broadcastRow
-	if err := tx.SelectContext(ctx, &rows, q, maxListed); err != nil {
-		return nil, fmt.Errorf("campaigns: active broadcasts: %w", err)
-	}
-	out := make([]*Broadcast, 0, len(rows))
-	for i := range rows {
-		b := rows[i].broadcast()
-		if b.BroadcastStats, err = broadcastStats(ctx, tx, b, now); err != nil {
-			return nil, err
+	var res []*Broadcast
+	if err := s.inTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}, func(tx *sqlx.Tx, now time.Time) error {
+		const q = `
+			SELECT ` + broadcastColumns + `
+			FROM broadcasts b
+			JOIN lists l ON l.id = b.list_id
+			WHERE b.status IN ('sending', 'paused')
+			ORDER BY b.started_at, b.id
+			LIMIT $1`
+		var rows []broadcastRow
+		if err := tx.SelectContext(ctx, &rows, q, maxListed); err != nil {
+			return fmt.Errorf("campaigns: active broadcasts: %w", err)
 		}
-		out = append(out, b)
+		out := make([]*Broadcast, 0, len(rows))
+		for i := range rows {
+			var err error
+			b := rows[i].broadcast()
+			if b.BroadcastStats, err = broadcastStats(ctx, tx, b, now); err != nil {
+				return err
+			}
+			out = append(out, b)
+		}
+		res = out
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	return out, tx.Commit()
+	return res, nil
 }
 
 // BroadcastFigures returns, for each of the broadcasts ids that has started,
@@ -89,74 +93,76 @@ func (s *Store) BroadcastFigures(ctx context.Context, ids []int64) (map[int64]*B
 	if len(ids) == 0 {
 		return out, nil
 	}
-	tx, err := s.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: broadcast figures: %w", err)
-	}
-	defer tx.Rollback()
-	const counts = `
-		SELECT b.id,
-		       count(o.id) FILTER (WHERE o.status = 'queued') AS queued,
-		       count(o.id) FILTER (WHERE o.status = 'sent') AS sent,
-		       count(o.id) FILTER (WHERE o.status = 'failed') AS failed,
-		       count(o.id) FILTER (WHERE o.status = 'failed' AND o.temporary) AS retryable,
-		       count(o.id) FILTER (WHERE o.status = 'skipped') AS skipped
-		FROM broadcasts b
-		LEFT JOIN outbox o ON o.broadcast_id = b.id
-		WHERE b.id = ANY($1)
-		  AND b.started_at IS NOT NULL
-		GROUP BY b.id`
-	rows, err := tx.QueryxContext(ctx, counts, pq.Array(ids))
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: broadcast figures: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		st := &BroadcastStats{}
-		if err := rows.Scan(&id, &st.Queued, &st.Sent, &st.Failed, &st.Retryable, &st.Skipped); err != nil {
-			return nil, fmt.Errorf("campaigns: broadcast figures: %w", err)
+	var res map[int64]*BroadcastStats
+	if err := s.inTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}, func(tx *sqlx.Tx, now time.Time) error {
+		const counts = `
+			SELECT b.id,
+			       count(o.id) FILTER (WHERE o.status = 'queued') AS queued,
+			       count(o.id) FILTER (WHERE o.status = 'sent') AS sent,
+			       count(o.id) FILTER (WHERE o.status = 'failed') AS failed,
+			       count(o.id) FILTER (WHERE o.status = 'failed' AND o.temporary) AS retryable,
+			       count(o.id) FILTER (WHERE o.status = 'skipped') AS skipped
+			FROM broadcasts b
+			LEFT JOIN outbox o ON o.broadcast_id = b.id
+			WHERE b.id = ANY($1)
+			  AND b.started_at IS NOT NULL
+			GROUP BY b.id`
+		rows, err := tx.QueryxContext(ctx, counts, pq.Array(ids))
+		if err != nil {
+			return fmt.Errorf("campaigns: broadcast figures: %w", err)
 		}
-		out[id] = st
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("campaigns: broadcast figures: %w", err)
-	}
-	// Unsubscribes, defined as in broadcastStats: an unsubscribe from a
-	// broadcast's list after it started, whose last message sent before it
-	// was that broadcast. Each unsubscribe is looked at once, whatever the
-	// number of broadcasts of its list.
-	const unsubs = `
-		WITH started AS (
-			SELECT id, list_id, started_at
-			FROM broadcasts
-			WHERE id = ANY($1)
-			  AND started_at IS NOT NULL
-		), ev AS (
-			SELECT ev.subscriber_id, ev.list_id, ev.at
-			FROM events ev
-			WHERE ev.kind = 'unsubscribed'
-			  AND ev.list_id IN (SELECT list_id FROM started)
-			  AND ev.at >= (SELECT min(started_at) FROM started)
-		)
-		SELECT b.id, count(*)
-		FROM ev
-		CROSS JOIN LATERAL tidings_last_sent(ev.subscriber_id, ev.at) last
-		JOIN started b ON b.id = last.broadcast_id
-		WHERE ev.list_id = b.list_id
-		  AND ev.at >= b.started_at
-		GROUP BY b.id`
-	var us []struct {
-		ID    int64 `db:"id"`
-		Count int   `db:"count"`
-	}
-	if err := tx.SelectContext(ctx, &us, unsubs, pq.Array(ids)); err != nil {
-		return nil, fmt.Errorf("campaigns: broadcast figures: %w", err)
-	}
-	for _, u := range us {
-		if st := out[u.ID]; st != nil {
-			st.Unsubscribes = u.Count
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			st := &BroadcastStats{}
+			if err := rows.Scan(&id, &st.Queued, &st.Sent, &st.Failed, &st.Retryable, &st.Skipped); err != nil {
+				return fmt.Errorf("campaigns: broadcast figures: %w", err)
+			}
+			out[id] = st
 		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("campaigns: broadcast figures: %w", err)
+		}
+		// Unsubscribes, defined as in broadcastStats: an unsubscribe from a
+		// broadcast's list after it started, whose last message sent before it
+		// was that broadcast. Each unsubscribe is looked at once, whatever the
+		// number of broadcasts of its list.
+		const unsubs = `
+			WITH started AS (
+				SELECT id, list_id, started_at
+				FROM broadcasts
+				WHERE id = ANY($1)
+				  AND started_at IS NOT NULL
+			), ev AS (
+				SELECT ev.subscriber_id, ev.list_id, ev.at
+				FROM events ev
+				WHERE ev.kind = 'unsubscribed'
+				  AND ev.list_id IN (SELECT list_id FROM started)
+				  AND ev.at >= (SELECT min(started_at) FROM started)
+			)
+			SELECT b.id, count(*)
+			FROM ev
+			CROSS JOIN LATERAL tidings_last_sent(ev.subscriber_id, ev.at) last
+			JOIN started b ON b.id = last.broadcast_id
+			WHERE ev.list_id = b.list_id
+			  AND ev.at >= b.started_at
+			GROUP BY b.id`
+		var us []struct {
+			ID    int64 `db:"id"`
+			Count int   `db:"count"`
+		}
+		if err := tx.SelectContext(ctx, &us, unsubs, pq.Array(ids)); err != nil {
+			return fmt.Errorf("campaigns: broadcast figures: %w", err)
+		}
+		for _, u := range us {
+			if st := out[u.ID]; st != nil {
+				st.Unsubscribes = u.Count
+			}
+		}
+		res = out
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	return out, tx.Commit()
+	return res, nil
 }

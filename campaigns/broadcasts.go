@@ -233,55 +233,58 @@ func (s *Store) UpdateBroadcast(ctx context.Context, id int64, u BroadcastUpdate
 // BroadcastByID returns broadcast id with its Stats. Returns ENOTFOUND for an
 // unknown broadcast.
 func (s *Store) BroadcastByID(ctx context.Context, id int64) (*Broadcast, error) {
-	tx, err := s.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: broadcast %d: %w", id, err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	row, err := broadcastByID(ctx, tx, id, false)
-	if err != nil {
+	var res *Broadcast
+	if err := s.inTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}, func(tx *sqlx.Tx, now time.Time) error {
+		row, err := broadcastByID(ctx, tx, id, false)
+		if err != nil {
+			return err
+		}
+		b := row.broadcast()
+		if b.BroadcastStats, err = broadcastStats(ctx, tx, b, now); err != nil {
+			return err
+		}
+		res = b
+		return nil
+	}); err != nil {
 		return nil, err
 	}
-	b := row.broadcast()
-	if b.BroadcastStats, err = broadcastStats(ctx, tx, b, now); err != nil {
-		return nil, err
-	}
-	return b, tx.Commit()
+	return res, nil
 }
 
 // Broadcasts returns the broadcasts (of one list, with f.List), newest first,
 // at most 1000, without Stats. Returns ENOTFOUND for an unknown list.
 func (s *Store) Broadcasts(ctx context.Context, f BroadcastFilter) ([]*Broadcast, error) {
-	tx, err := s.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: broadcasts: %w", err)
-	}
-	defer tx.Rollback()
-	if f.List != "" {
-		var ok bool
-		if err := tx.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM lists WHERE slug = $1)`, f.List); err != nil {
-			return nil, fmt.Errorf("campaigns: broadcasts: %w", err)
-		} else if !ok {
-			return nil, tidings.Errorf(tidings.ENOTFOUND, "List %q not found.", f.List)
+	var res []*Broadcast
+	if err := s.inTx(ctx, &sql.TxOptions{ReadOnly: true}, func(tx *sqlx.Tx, now time.Time) error {
+		if f.List != "" {
+			var ok bool
+			if err := tx.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM lists WHERE slug = $1)`, f.List); err != nil {
+				return fmt.Errorf("campaigns: broadcasts: %w", err)
+			} else if !ok {
+				return tidings.Errorf(tidings.ENOTFOUND, "List %q not found.", f.List)
+			}
 		}
+		const q = `
+			SELECT ` + broadcastColumns + `
+			FROM broadcasts b
+			JOIN lists l ON l.id = b.list_id
+			WHERE ($1 = '' OR l.slug = $1)
+			ORDER BY b.created_at DESC, b.id DESC
+			LIMIT $2`
+		var rows []broadcastRow
+		if err := tx.SelectContext(ctx, &rows, q, f.List, maxListed); err != nil {
+			return fmt.Errorf("campaigns: broadcasts: %w", err)
+		}
+		out := make([]*Broadcast, 0, len(rows))
+		for i := range rows {
+			out = append(out, rows[i].broadcast())
+		}
+		res = out
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	const q = `
-		SELECT ` + broadcastColumns + `
-		FROM broadcasts b
-		JOIN lists l ON l.id = b.list_id
-		WHERE ($1 = '' OR l.slug = $1)
-		ORDER BY b.created_at DESC, b.id DESC
-		LIMIT $2`
-	var rows []broadcastRow
-	if err := tx.SelectContext(ctx, &rows, q, f.List, maxListed); err != nil {
-		return nil, fmt.Errorf("campaigns: broadcasts: %w", err)
-	}
-	out := make([]*Broadcast, 0, len(rows))
-	for i := range rows {
-		out = append(out, rows[i].broadcast())
-	}
-	return out, tx.Commit()
+	return res, nil
 }
 
 // Schedule sets broadcast id to start sending at sendAt, which must be in the
@@ -410,33 +413,31 @@ func (s *Store) RetryFailed(ctx context.Context, id int64) (*Broadcast, error) {
 // ECONFLICT naming the status, and nothing is changed.
 func (s *Store) transition(ctx context.Context, id int64, verb string, from []string,
 	change func(ctx context.Context, tx *sqlx.Tx, b *broadcastRow, now time.Time) error) (*Broadcast, error) {
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: broadcast %d: %w", id, err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	b, err := broadcastByID(ctx, tx, id, true)
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(from, b.Status) {
-		return nil, tidings.Errorf(tidings.ECONFLICT, "Broadcast %d is %s; only a broadcast that is %s can be %s.",
-			id, b.Status, orList(from), verb)
-	}
-	if err := change(ctx, tx, b, now); err != nil {
-		var te *tidings.Error
-		if errors.As(err, &te) {
-			return nil, err
+	var b *broadcastRow
+	if err := s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		var err error
+		b, err = broadcastByID(ctx, tx, id, true)
+		if err != nil {
+			return err
 		}
-		return nil, fmt.Errorf("campaigns: broadcast %d %s: %w", id, verb, err)
-	}
-	b, err = broadcastByID(ctx, tx, id, false)
-	if err != nil {
+		if !slices.Contains(from, b.Status) {
+			return tidings.Errorf(tidings.ECONFLICT, "Broadcast %d is %s; only a broadcast that is %s can be %s.",
+				id, b.Status, orList(from), verb)
+		}
+		if err := change(ctx, tx, b, now); err != nil {
+			var te *tidings.Error
+			if errors.As(err, &te) {
+				return err
+			}
+			return fmt.Errorf("campaigns: broadcast %d %s: %w", id, verb, err)
+		}
+		b, err = broadcastByID(ctx, tx, id, false)
+		if err != nil {
+			return err
+		}
+		return nil
+	}); err != nil {
 		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("campaigns: broadcast %d %s: %w", id, verb, err)
 	}
 	return b.broadcast(), nil
 }

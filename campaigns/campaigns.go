@@ -40,3 +40,41 @@
 // unique key per subscriber and step and per subscriber and broadcast, and
 // every statement that queues is safe to run twice.
 package campaigns
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// inTx runs fn in one transaction of the store and commits it when fn
+// returns nil. It reads the clock once and hands that time to fn, so every
+// row fn writes agrees on now. opts is nil for a read-write transaction at
+// the default isolation; the read-only snapshots pass ReadOnly and
+// LevelRepeatableRead. An error from fn rolls the transaction back and is
+// returned as it is.
+func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sqlx.Tx, now time.Time) error) error {
+	return runTx(ctx, s.DB, opts, s.now(), fn)
+}
+
+// runTx is the one transaction shape of the package: begin, run fn with now,
+// commit; rolled back on an error from fn. Store.inTx reads its clock for
+// each transaction; the Scheduler reads its clock once per tick and the
+// Dispatcher once per claim, and pass that time to each transaction of it.
+func runTx(ctx context.Context, db *sqlx.DB, opts *sql.TxOptions, now time.Time, fn func(tx *sqlx.Tx, now time.Time) error) error {
+	tx, err := db.BeginTxx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("campaigns: begin: %w", err)
+	}
+	defer tx.Rollback() // after Commit, a no-op
+	if err := fn(tx, now); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("campaigns: commit: %w", err)
+	}
+	return nil
+}

@@ -15,167 +15,8 @@ import (
 	"github.com/tidings/tidings/templates"
 )
 
-// This file holds what the editor UI needs beyond the API: changing and
-// removing bonus emails, and the figures that tell an editor what a change
-// to a live series will do.
-
-// BonusUpdate names the fields of a bonus email to change; nil fields are left alone.
-type BonusUpdate struct {
-	Subject *string
-	Body    *string
-}
-
-// bonusRow is a bonus as stored.
-type bonusRow struct {
-	ID        int64     `db:"id"`
-	ListID    int64     `db:"list_id"`
-	Position  int       `db:"position"`
-	Subject   string    `db:"subject"`
-	Body      string    `db:"body"`
-	CreatedAt time.Time `db:"created_at"`
-	UpdatedAt time.Time `db:"updated_at"`
-}
-
-func (r *bonusRow) bonus() *Bonus {
-	return &Bonus{ID: r.ID, ListID: r.ListID, Position: r.Position, Subject: r.Subject, Body: r.Body,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
-}
-
-const bonusColumns = `id, list_id, position, subject, body, created_at, updated_at`
-
-// BonusByID returns bonus email id of the list. Returns ENOTFOUND when the
-// list has no such bonus.
-func (s *Store) BonusByID(ctx context.Context, listID, id int64) (*Bonus, error) {
-	return bonusByID(ctx, s.DB, listID, id)
-}
-
-func bonusByID(ctx context.Context, q sqlx.QueryerContext, listID, id int64) (*Bonus, error) {
-	const get = `
-		SELECT ` + bonusColumns + `
-		FROM bonuses
-		WHERE list_id = $1
-		  AND id = $2`
-	var row bonusRow
-	if err := sqlx.GetContext(ctx, q, &row, get, listID, id); errors.Is(err, sql.ErrNoRows) {
-		return nil, tidings.Errorf(tidings.ENOTFOUND, "Bonus email %d not found.", id)
-	} else if err != nil {
-		return nil, fmt.Errorf("campaigns: bonus %d: %w", id, err)
-	}
-	return row.bonus(), nil
-}
-
-// UpdateBonus changes the subject or body of bonus email id and returns it.
-// Bonus messages still queued are rendered when sent, so they go out with the
-// new text. Returns EINVALID for bad input (nothing is changed) and ENOTFOUND
-// for an unknown list or bonus.
-func (s *Store) UpdateBonus(ctx context.Context, listID, id int64, u BonusUpdate) (*Bonus, error) {
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: update bonus %d: %w", id, err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	if err := lockList(ctx, tx, listID); err != nil {
-		return nil, err
-	}
-	cur, err := bonusByID(ctx, tx, listID, id)
-	if err != nil {
-		return nil, err
-	}
-	if u.Subject != nil {
-		cur.Subject = *u.Subject
-	}
-	if u.Body != nil {
-		cur.Body = *u.Body
-	}
-	if err := validateContent(cur.Subject, cur.Body); err != nil {
-		return nil, err
-	}
-	const update = `
-		UPDATE bonuses
-		SET subject = $3,
-		    body = $4,
-		    updated_at = $5
-		WHERE list_id = $1
-		  AND id = $2
-		RETURNING ` + bonusColumns
-	var row bonusRow
-	if err := tx.GetContext(ctx, &row, update, listID, id, cur.Subject, cur.Body, now); err != nil {
-		return nil, fmt.Errorf("campaigns: update bonus %d: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("campaigns: update bonus %d: %w", id, err)
-	}
-	return row.bonus(), nil
-}
-
-// skipBonusSQL and detachBonusSQL are DeleteBonus's statements on the
-// outbox, for bonus $1 at $2. They look the rows up in the outbox_bonus
-// index (TestOutboxPlans).
-const (
-	skipBonusSQL = `
-		UPDATE outbox
-		SET status = 'skipped',
-		    last_error = 'bonus deleted',
-		    updated_at = $2
-		WHERE bonus_id = $1
-		  AND status = 'queued'`
-	detachBonusSQL = `
-		UPDATE outbox
-		SET bonus_id = NULL
-		WHERE bonus_id = $1`
-)
-
-// DeleteBonus removes bonus email id from the list; later bonuses move up.
-// Messages of it still queued are skipped. The outbox rows of messages already
-// sent are kept, detached from the bonus, because they are the subscriber's
-// history (the outbox's ON DELETE CASCADE trigger would otherwise delete them
-// with it).
-// Returns ENOTFOUND for an unknown list or bonus.
-func (s *Store) DeleteBonus(ctx context.Context, listID, id int64) error {
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	// The list lock also keeps out confirmations, which queue bonuses while
-	// holding the list row FOR SHARE.
-	if err := lockList(ctx, tx, listID); err != nil {
-		return err
-	}
-	cur, err := bonusByID(ctx, tx, listID, id)
-	if err != nil {
-		return err
-	}
-	// Skip first, then detach: a queued row without its bonus would be sent
-	// with an empty subject.
-	if _, err := tx.ExecContext(ctx, skipBonusSQL, id, now); err != nil {
-		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
-	}
-	if _, err := tx.ExecContext(ctx, detachBonusSQL, id); err != nil {
-		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
-	}
-	const del = `
-		DELETE FROM bonuses
-		WHERE list_id = $1
-		  AND id = $2`
-	if _, err := tx.ExecContext(ctx, del, listID, id); err != nil {
-		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
-	}
-	const shift = `
-		UPDATE bonuses
-		SET position = position - 1
-		WHERE list_id = $1
-		  AND position > $2`
-	if _, err := tx.ExecContext(ctx, shift, listID, cur.Position); err != nil {
-		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("campaigns: delete bonus %d: %w", id, err)
-	}
-	return nil
-}
+// This file holds what the editor UI needs beyond the API: the figures that
+// tell an editor what a change to a live series will do.
 
 // StepCounts returns the number of steps in each list's sequence, by list id.
 // Lists without steps are absent.
@@ -260,60 +101,62 @@ const stepReachSQL = `
 // StepReach returns who a change to step id would reach now. Returns
 // ENOTFOUND for an unknown or deleted step.
 func (s *Store) StepReach(ctx context.Context, listID, id int64) (*Reach, error) {
-	tx, err := s.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: reach of step %d: %w", id, err)
-	}
-	defer tx.Rollback()
-	st, err := stepByID(ctx, tx, listID, id)
-	if err != nil {
+	var res *Reach
+	if err := s.inTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}, func(tx *sqlx.Tx, now time.Time) error {
+		st, err := stepByID(ctx, tx, listID, id)
+		if err != nil {
+			return err
+		}
+		// The queued rows and the enrollments behind the step are disjoint: the
+		// scheduler advances an enrollment past a step in the transaction that
+		// queues it.
+		var n struct {
+			Queued  int `db:"queued"`
+			Waiting int `db:"waiting"`
+		}
+		if err := tx.GetContext(ctx, &n, stepReachSQL, listID, id, st.Position); err != nil {
+			return fmt.Errorf("campaigns: reach of step %d: %w", id, err)
+		}
+		r := &Reach{Subscribers: n.Queued + n.Waiting, Queued: n.Queued}
+		const next = `
+			SELECT due_at, timezone
+			FROM (
+				SELECT o.due_at, COALESCE(NULLIF(m.timezone, ''), l.timezone) AS timezone
+				FROM outbox o
+				JOIN mailable_subscriptions m ON m.subscription_id = o.subscription_id
+				JOIN lists l ON l.id = o.list_id
+				WHERE o.step_id = $2
+				  AND o.status = 'queued'
+				UNION ALL
+				SELECT e.next_due_at, e.timezone
+				FROM enrollments e
+				JOIN mailable_subscriptions m ON m.subscription_id = e.subscription_id
+				WHERE e.list_id = $1
+				  AND e.stopped_at IS NULL
+				  AND e.next_step_id = $2
+				  AND e.next_due_at IS NOT NULL
+			) due
+			ORDER BY due_at
+			LIMIT 1`
+		var first struct {
+			DueAt    time.Time `db:"due_at"`
+			Timezone string    `db:"timezone"`
+		}
+		err = tx.GetContext(ctx, &first, next, listID, id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("campaigns: reach of step %d: %w", id, err)
+		default:
+			at := first.DueAt.UTC()
+			r.NextAt, r.NextTimezone = &at, first.Timezone
+		}
+		res = r
+		return nil
+	}); err != nil {
 		return nil, err
 	}
-	// The queued rows and the enrollments behind the step are disjoint: the
-	// scheduler advances an enrollment past a step in the transaction that
-	// queues it.
-	var n struct {
-		Queued  int `db:"queued"`
-		Waiting int `db:"waiting"`
-	}
-	if err := tx.GetContext(ctx, &n, stepReachSQL, listID, id, st.Position); err != nil {
-		return nil, fmt.Errorf("campaigns: reach of step %d: %w", id, err)
-	}
-	r := &Reach{Subscribers: n.Queued + n.Waiting, Queued: n.Queued}
-	const next = `
-		SELECT due_at, timezone
-		FROM (
-			SELECT o.due_at, COALESCE(NULLIF(m.timezone, ''), l.timezone) AS timezone
-			FROM outbox o
-			JOIN mailable_subscriptions m ON m.subscription_id = o.subscription_id
-			JOIN lists l ON l.id = o.list_id
-			WHERE o.step_id = $2
-			  AND o.status = 'queued'
-			UNION ALL
-			SELECT e.next_due_at, e.timezone
-			FROM enrollments e
-			JOIN mailable_subscriptions m ON m.subscription_id = e.subscription_id
-			WHERE e.list_id = $1
-			  AND e.stopped_at IS NULL
-			  AND e.next_step_id = $2
-			  AND e.next_due_at IS NOT NULL
-		) due
-		ORDER BY due_at
-		LIMIT 1`
-	var first struct {
-		DueAt    time.Time `db:"due_at"`
-		Timezone string    `db:"timezone"`
-	}
-	err = tx.GetContext(ctx, &first, next, listID, id)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return nil, fmt.Errorf("campaigns: reach of step %d: %w", id, err)
-	default:
-		at := first.DueAt.UTC()
-		r.NextAt, r.NextTimezone = &at, first.Timezone
-	}
-	return r, tx.Commit()
+	return res, nil
 }
 
 // SendDraft sends msg, a step or bonus email being written and rendered for

@@ -302,21 +302,19 @@ func (c *claimer) claim(ctx context.Context, now time.Time, n int) (*Batch, erro
 
 	b.claim = c.name + "/" + strconv.FormatInt(c.seq.Add(1), 10)
 	b.until = now.Add(c.lease)
-	tx, err := c.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return b, fmt.Errorf("campaigns: claim: %w", err)
-	}
-	defer tx.Rollback()        // after Commit, a no-op
 	rows := make([]Item, 0, n) // sqlx appends to it; grown one by one, it was a tenth of what a sender allocates
-	_, err = tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL jit = off`)
-	if err == nil {
-		err = tx.StmtxContext(ctx, stmt).SelectContext(ctx, &rows, now, b.until, b.claim)
-	}
-	if err == nil {
-		err = tx.Commit()
-	}
+	err := runTx(ctx, c.db, nil, now, func(tx *sqlx.Tx, now time.Time) error {
+		_, err := tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL jit = off`)
+		if err == nil {
+			err = tx.StmtxContext(ctx, stmt).SelectContext(ctx, &rows, now, b.until, b.claim)
+		}
+		if err != nil {
+			return fmt.Errorf("campaigns: claim: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return b, fmt.Errorf("campaigns: claim: %w", err)
+		return b, err
 	}
 	b.Items = rows
 	b.outcomes = make([]outcome, 0, len(b.Items))
@@ -337,8 +335,9 @@ func (c *claimer) claim(ctx context.Context, now time.Time, n int) (*Batch, erro
 // checkSQL is the last check before items are sent: of the outbox rows $1,
 // those the claim $2 still holds until at least $3, with whether each may
 // still be mailed. A confirmation needs its subscription still pending and
-// the address not suppressed; anything else needs its subscription in
-// mailable_subscriptions, and a step not deleted. A row that an
+// reachable (reachable_subscriptions: the address not suppressed); anything
+// else needs its subscription in mailable_subscriptions, and a step not
+// deleted. A row that an
 // unsubscribe, a cancelled broadcast or a deleted step skipped after the
 // claim is no longer 'queued', and so not returned. The OFFSET 0 in each
 // check keeps Postgres from turning it into a hash of every mailable
@@ -347,11 +346,9 @@ const checkSQL = `
 		SELECT o.id,
 		       CASE WHEN o.kind = 'confirm' THEN EXISTS (
 		                SELECT 1
-		                FROM subscriptions s
-		                JOIN subscribers r ON r.id = s.subscriber_id
-		                WHERE s.id = o.subscription_id
-		                  AND s.status = 'pending'
-		                  AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = r.email_key)
+		                FROM reachable_subscriptions c
+		                WHERE c.subscription_id = o.subscription_id
+		                  AND c.status = 'pending'
 		                OFFSET 0)
 		            ELSE EXISTS (
 		                SELECT 1

@@ -96,35 +96,34 @@ func (s *Scheduler) startBroadcasts(ctx context.Context, now time.Time) (int, er
 	}
 }
 
-func (s *Scheduler) startOne(ctx context.Context, now time.Time) (int64, bool, error) {
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return 0, false, fmt.Errorf("campaigns: start broadcasts: %w", err)
-	}
-	defer tx.Rollback()
-	const q = `
-		SELECT ` + broadcastColumns + `
-		FROM broadcasts b
-		JOIN lists l ON l.id = b.list_id
-		WHERE b.status = 'scheduled'
-		  AND b.send_at <= $1
-		ORDER BY b.send_at, b.id
-		LIMIT 1
-		FOR UPDATE OF b SKIP LOCKED`
-	var b broadcastRow
-	if err := tx.GetContext(ctx, &b, q, now); errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	} else if err != nil {
-		return 0, false, fmt.Errorf("campaigns: start broadcasts: %w", err)
-	}
-	n, err := startBroadcast(ctx, tx, &b, now)
+func (s *Scheduler) startOne(ctx context.Context, now time.Time) (n int64, ok bool, err error) {
+	err = runTx(ctx, s.DB, nil, now, func(tx *sqlx.Tx, now time.Time) error {
+		const q = `
+			SELECT ` + broadcastColumns + `
+			FROM broadcasts b
+			JOIN lists l ON l.id = b.list_id
+			WHERE b.status = 'scheduled'
+			  AND b.send_at <= $1
+			ORDER BY b.send_at, b.id
+			LIMIT 1
+			FOR UPDATE OF b SKIP LOCKED`
+		var b broadcastRow
+		if err := tx.GetContext(ctx, &b, q, now); errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("campaigns: start broadcasts: %w", err)
+		}
+		var err error
+		if n, err = startBroadcast(ctx, tx, &b, now); err != nil {
+			return err
+		}
+		ok = true
+		return nil
+	})
 	if err != nil {
 		return 0, false, err
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, false, fmt.Errorf("campaigns: start broadcast %d: %w", b.ID, err)
-	}
-	return n, true, nil
+	return n, ok, nil
 }
 
 func (s *Scheduler) logger() *slog.Logger {
@@ -138,112 +137,110 @@ func (s *Scheduler) logger() *slog.Logger {
 // one transaction, and says how many it queued and how many enrollments it
 // moved. ok is false when another instance holds the scheduler lock.
 func (s *Scheduler) tickBatch(ctx context.Context, now time.Time, size int) (queued, moved int, ok bool, err error) {
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return 0, 0, false, fmt.Errorf("campaigns: tick: %w", err)
-	}
-	defer tx.Rollback()
-	if err := tx.GetContext(ctx, &ok, `SELECT pg_try_advisory_xact_lock($1)`, schedulerLock); err != nil {
-		return 0, 0, false, fmt.Errorf("campaigns: tick: lock: %w", err)
-	} else if !ok {
-		return 0, 0, false, nil
-	}
-
-	// due: the enrollments whose next step has come, locked (SKIP LOCKED: an
-	//      unsubscribe holding one keeps it for the next tick). gap_until is
-	//      set when the list's policy is 'defer' and the subscriber was sent
-	//      a broadcast within the list's gap before now: the end of that gap.
-	// postponed: those with a gap_until wait for the step's next slot after
-	//      it (never before it: tidings_next_due keeps to its anchor), and
-	//      are neither queued nor advanced.
-	// queued: one outbox row each, only for subscriptions that may be mailed
-	//      now, at most once per subscriber and step.
-	// advanced: each enrollment moves past the step, anchored at the step's
-	//      due time so the schedule does not drift with the tick. If the step
-	//      after is overdue too (the scheduler was down), it is re-anchored at
-	//      now so that the subscriber is not sent a burst; a step with no
-	//      delay still follows at once.
-	// A deleted step (a sequence change always moves enrollments off it, so
-	// this is only a safety net) is passed without queuing and without moving
-	// the place.
-	const q = `
-		WITH due AS (
-			SELECT e.subscription_id, e.subscriber_id, e.list_id, e.timezone, e.next_due_at, s.id AS step_id,
-			       s.send_time, s.weekdays,
-			       s.deleted_at IS NULL AS live,
-			       CASE WHEN s.deleted_at IS NULL THEN s.position ELSE e.last_position END AS position,
-			       CASE WHEN l.step_broadcast_policy = 'defer' AND l.broadcast_gap_hours > 0 AND s.deleted_at IS NULL THEN (
-			           SELECT max(o.sent_at)
-			           FROM outbox o
-			           WHERE o.subscriber_id = e.subscriber_id
-			             AND o.broadcast_id IS NOT NULL
-			             AND o.status = 'sent'
-			             AND o.sent_at > $1::timestamptz - make_interval(hours => l.broadcast_gap_hours)
-			             AND o.sent_at <= $1
-			       ) + make_interval(hours => l.broadcast_gap_hours) END AS gap_until
-			FROM enrollments e
-			JOIN steps s ON s.id = e.next_step_id
-			JOIN lists l ON l.id = e.list_id
-			WHERE e.next_due_at <= $1
-			  AND e.stopped_at IS NULL
-			ORDER BY e.next_due_at, e.subscription_id
-			LIMIT $2
-			FOR UPDATE OF e SKIP LOCKED
-		),
-		queued AS (
-			INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, step_id, ref, priority, status, due_at, created_at, updated_at)
-			SELECT 'step', d.subscriber_id, d.subscription_id, d.list_id, d.step_id, 0, 1, 'queued', d.next_due_at, $1, $1
-			FROM due d
-			JOIN mailable_subscriptions m ON m.subscription_id = d.subscription_id
-			WHERE d.live
-			  AND d.gap_until IS NULL
-			ON CONFLICT DO NOTHING
-			RETURNING 1
-		),
-		postponed AS (
-			UPDATE enrollments e
-			SET next_due_at = COALESCE(tidings_next_due(d.gap_until, d.timezone, 0, d.send_time, d.weekdays), d.gap_until),
-			    updated_at = $1
-			FROM due d
-			WHERE e.subscription_id = d.subscription_id
-			  AND d.gap_until IS NOT NULL
-			RETURNING 1
-		),
-		following AS (
-			SELECT d.subscription_id, d.position, d.timezone, d.next_due_at AS due_at,
-			       n.id AS step_id, n.delay_days, n.send_time, n.weekdays,
-			       tidings_next_due(d.next_due_at, d.timezone, n.delay_days, n.send_time, n.weekdays) AS on_time
-			FROM due d
-			LEFT JOIN LATERAL tidings_step_after(d.list_id, d.position) n ON true
-			WHERE d.gap_until IS NULL
-		),
-		advanced AS (
-			UPDATE enrollments e
-			SET last_position = f.position,
-			    anchor_at = CASE WHEN f.on_time <= $1 AND f.delay_days > 0 THEN $1 ELSE f.due_at END,
-			    next_step_id = f.step_id,
-			    next_due_at = CASE
-			        WHEN f.step_id IS NULL THEN NULL
-			        WHEN f.on_time <= $1 AND f.delay_days > 0 THEN tidings_next_due($1, f.timezone, f.delay_days, f.send_time, f.weekdays)
-			        ELSE f.on_time END,
-			    updated_at = $1
-			FROM following f
-			WHERE e.subscription_id = f.subscription_id
-			RETURNING 1
-		)
-		SELECT (SELECT count(*) FROM queued) AS queued,
-		       (SELECT count(*) FROM advanced) + (SELECT count(*) FROM postponed) AS moved`
 	var n struct {
 		Queued int `db:"queued"`
 		Moved  int `db:"moved"`
 	}
-	if err := tx.GetContext(ctx, &n, q, now, size); err != nil {
-		return 0, 0, true, fmt.Errorf("campaigns: tick: %w", err)
+	err = runTx(ctx, s.DB, nil, now, func(tx *sqlx.Tx, now time.Time) error {
+		if err := tx.GetContext(ctx, &ok, `SELECT pg_try_advisory_xact_lock($1)`, schedulerLock); err != nil {
+			return fmt.Errorf("campaigns: tick: lock: %w", err)
+		} else if !ok {
+			return nil
+		}
+
+		// due: the enrollments whose next step has come, locked (SKIP LOCKED: an
+		//      unsubscribe holding one keeps it for the next tick). gap_until is
+		//      set when the list's policy is 'defer' and the subscriber was sent
+		//      a broadcast within the list's gap before now: the end of that gap.
+		// postponed: those with a gap_until wait for the step's next slot after
+		//      it (never before it: tidings_next_due keeps to its anchor), and
+		//      are neither queued nor advanced.
+		// queued: one outbox row each, only for subscriptions that may be mailed
+		//      now, at most once per subscriber and step.
+		// advanced: each enrollment moves past the step, anchored at the step's
+		//      due time so the schedule does not drift with the tick. If the step
+		//      after is overdue too (the scheduler was down), it is re-anchored at
+		//      now so that the subscriber is not sent a burst; a step with no
+		//      delay still follows at once.
+		// A deleted step (a sequence change always moves enrollments off it, so
+		// this is only a safety net) is passed without queuing and without moving
+		// the place.
+		const q = `
+			WITH due AS (
+				SELECT e.subscription_id, e.subscriber_id, e.list_id, e.timezone, e.next_due_at, s.id AS step_id,
+				       s.send_time, s.weekdays,
+				       s.deleted_at IS NULL AS live,
+				       CASE WHEN s.deleted_at IS NULL THEN s.position ELSE e.last_position END AS position,
+				       CASE WHEN l.step_broadcast_policy = 'defer' AND l.broadcast_gap_hours > 0 AND s.deleted_at IS NULL THEN (
+				           SELECT max(o.sent_at)
+				           FROM outbox o
+				           WHERE o.subscriber_id = e.subscriber_id
+				             AND o.broadcast_id IS NOT NULL
+				             AND o.status = 'sent'
+				             AND o.sent_at > $1::timestamptz - make_interval(hours => l.broadcast_gap_hours)
+				             AND o.sent_at <= $1
+				       ) + make_interval(hours => l.broadcast_gap_hours) END AS gap_until
+				FROM enrollments e
+				JOIN steps s ON s.id = e.next_step_id
+				JOIN lists l ON l.id = e.list_id
+				WHERE e.next_due_at <= $1
+				  AND e.stopped_at IS NULL
+				ORDER BY e.next_due_at, e.subscription_id
+				LIMIT $2
+				FOR UPDATE OF e SKIP LOCKED
+			),
+			queued AS (
+				INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, step_id, ref, priority, status, due_at, created_at, updated_at)
+				SELECT 'step', d.subscriber_id, d.subscription_id, d.list_id, d.step_id, 0, 1, 'queued', d.next_due_at, $1, $1
+				FROM due d
+				JOIN mailable_subscriptions m ON m.subscription_id = d.subscription_id
+				WHERE d.live
+				  AND d.gap_until IS NULL
+				ON CONFLICT DO NOTHING
+				RETURNING 1
+			),
+			postponed AS (
+				UPDATE enrollments e
+				SET next_due_at = COALESCE(tidings_next_due(d.gap_until, d.timezone, 0, d.send_time, d.weekdays), d.gap_until),
+				    updated_at = $1
+				FROM due d
+				WHERE e.subscription_id = d.subscription_id
+				  AND d.gap_until IS NOT NULL
+				RETURNING 1
+			),
+			following AS (
+				SELECT d.subscription_id, d.position, d.timezone, d.next_due_at AS due_at,
+				       n.id AS step_id, n.delay_days, n.send_time, n.weekdays,
+				       tidings_next_due(d.next_due_at, d.timezone, n.delay_days, n.send_time, n.weekdays) AS on_time
+				FROM due d
+				LEFT JOIN LATERAL tidings_step_after(d.list_id, d.position) n ON true
+				WHERE d.gap_until IS NULL
+			),
+			advanced AS (
+				UPDATE enrollments e
+				SET last_position = f.position,
+				    anchor_at = CASE WHEN f.on_time <= $1 AND f.delay_days > 0 THEN $1 ELSE f.due_at END,
+				    next_step_id = f.step_id,
+				    next_due_at = CASE
+				        WHEN f.step_id IS NULL THEN NULL
+				        WHEN f.on_time <= $1 AND f.delay_days > 0 THEN tidings_next_due($1, f.timezone, f.delay_days, f.send_time, f.weekdays)
+				        ELSE f.on_time END,
+				    updated_at = $1
+				FROM following f
+				WHERE e.subscription_id = f.subscription_id
+				RETURNING 1
+			)
+			SELECT (SELECT count(*) FROM queued) AS queued,
+			       (SELECT count(*) FROM advanced) + (SELECT count(*) FROM postponed) AS moved`
+		if err := tx.GetContext(ctx, &n, q, now, size); err != nil {
+			return fmt.Errorf("campaigns: tick: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, ok, err
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, 0, true, fmt.Errorf("campaigns: tick: %w", err)
-	}
-	return n.Queued, n.Moved, true, nil
+	return n.Queued, n.Moved, ok, nil
 }
 
 // Run ticks at once and then every Interval until ctx is done, and returns

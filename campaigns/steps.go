@@ -113,56 +113,39 @@ func (s *Store) CreateStep(ctx context.Context, listID int64, st *Step) error {
 	if st.Position < 0 {
 		return tidings.Errorf(tidings.EINVALID, "position must be 0 (append) or more, not %d", st.Position)
 	}
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("campaigns: create step: %w", err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	if err := lockSequence(ctx, tx, listID); err != nil {
-		return err
-	}
-	n, err := countSteps(ctx, tx, listID)
-	if err != nil {
-		return err
-	}
-	pos := st.Position
-	if pos == 0 || pos > n+1 {
-		pos = n + 1
-	}
-	// Make room: later steps move down, and so do the places of the
-	// enrollments that had passed them, so no one's place changes meaning.
-	const shift = `
-		UPDATE steps
-		SET position = position + 1
-		WHERE list_id = $1
-		  AND deleted_at IS NULL
-		  AND position >= $2`
-	if _, err := tx.ExecContext(ctx, shift, listID, pos); err != nil {
-		return fmt.Errorf("campaigns: create step: %w", err)
-	}
-	const shiftEnrollments = `
-		UPDATE enrollments
-		SET last_position = last_position + 1
-		WHERE list_id = $1
-		  AND last_position >= $2`
-	if _, err := tx.ExecContext(ctx, shiftEnrollments, listID, pos); err != nil {
-		return fmt.Errorf("campaigns: create step: %w", err)
-	}
-	const insert = `
-		INSERT INTO steps (list_id, position, subject, body, delay_days, send_time, weekdays, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6::time, $7, $8, $8)
-		RETURNING ` + stepColumns
 	var row stepRow
-	if err := tx.GetContext(ctx, &row, insert, listID, pos, in.Subject, in.Body, in.DelayDays,
-		nullTime(in.SendTime), pq.Array(in.weekdays), now); err != nil {
-		return fmt.Errorf("campaigns: create step: %w", err)
-	}
-	if err := moveEnrollments(ctx, tx, now, listID, 0); err != nil {
+	if err := s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		if err := lockSequence(ctx, tx, listID); err != nil {
+			return err
+		}
+		// Make room: later steps move down, and so do the places of the
+		// enrollments that had passed them, so no one's place changes meaning.
+		pos, err := stepOrder.makeRoom(ctx, tx, listID, st.Position)
+		if err != nil {
+			return err
+		}
+		const shiftEnrollments = `
+			UPDATE enrollments
+			SET last_position = last_position + 1
+			WHERE list_id = $1
+			  AND last_position >= $2`
+		if _, err := tx.ExecContext(ctx, shiftEnrollments, listID, pos); err != nil {
+			return fmt.Errorf("campaigns: create step: %w", err)
+		}
+		const insert = `
+			INSERT INTO steps (list_id, position, subject, body, delay_days, send_time, weekdays, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6::time, $7, $8, $8)
+			RETURNING ` + stepColumns
+		if err := tx.GetContext(ctx, &row, insert, listID, pos, in.Subject, in.Body, in.DelayDays,
+			nullTime(in.SendTime), pq.Array(in.weekdays), now); err != nil {
+			return fmt.Errorf("campaigns: create step: %w", err)
+		}
+		if err := moveEnrollments(ctx, tx, now, listID, 0); err != nil {
+			return err
+		}
+		return nil
+	}); err != nil {
 		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("campaigns: create step: %w", err)
 	}
 	*st = *row.step()
 	return nil
@@ -175,82 +158,78 @@ func (s *Store) CreateStep(ctx context.Context, listID int64, st *Step) error {
 // others. Returns EINVALID for bad input (nothing is changed) and ENOTFOUND
 // for an unknown or deleted step.
 func (s *Store) UpdateStep(ctx context.Context, listID, id int64, u StepUpdate) (*Step, error) {
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: update step %d: %w", id, err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	if err := lockSequence(ctx, tx, listID); err != nil {
-		return nil, err
-	}
-	cur, err := stepByID(ctx, tx, listID, id)
-	if err != nil {
-		return nil, err
-	}
-	next := *cur
-	if u.Subject != nil {
-		next.Subject = *u.Subject
-	}
-	if u.Body != nil {
-		next.Body = *u.Body
-	}
-	if u.DelayDays != nil {
-		next.DelayDays = *u.DelayDays
-	}
-	if u.SendTime != nil {
-		next.SendTime = *u.SendTime
-	}
-	if u.Weekdays != nil {
-		next.Weekdays = *u.Weekdays
-	}
-	in, err := validateStep(&next)
-	if err != nil {
-		return nil, err
-	}
-	if u.Position != nil {
-		n, err := countSteps(ctx, tx, listID)
-		if err != nil {
-			return nil, err
-		}
-		to := *u.Position
-		if to < 1 {
-			return nil, tidings.Errorf(tidings.EINVALID, "position must be 1 or more, not %d", to)
-		}
-		if to > n {
-			to = n
-		}
-		if err := moveStep(ctx, tx, listID, cur.Position, to); err != nil {
-			return nil, err
-		}
-		next.Position = to
-	}
-	const update = `
-		UPDATE steps
-		SET position = $3,
-		    subject = $4,
-		    body = $5,
-		    delay_days = $6,
-		    send_time = $7::time,
-		    weekdays = $8,
-		    updated_at = $9
-		WHERE list_id = $1
-		  AND id = $2
-		RETURNING ` + stepColumns
 	var row stepRow
-	if err := tx.GetContext(ctx, &row, update, listID, id, next.Position, in.Subject, in.Body, in.DelayDays,
-		nullTime(in.SendTime), pq.Array(in.weekdays), now); err != nil {
-		return nil, fmt.Errorf("campaigns: update step %d: %w", id, err)
-	}
-	var retimed int64
-	if in.DelayDays != cur.DelayDays || in.SendTime != cur.SendTime || !slices.Equal(in.Weekdays, cur.Weekdays) {
-		retimed = id
-	}
-	if err := moveEnrollments(ctx, tx, now, listID, retimed); err != nil {
+	if err := s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		if err := lockSequence(ctx, tx, listID); err != nil {
+			return err
+		}
+		cur, err := stepByID(ctx, tx, listID, id)
+		if err != nil {
+			return err
+		}
+		next := *cur
+		if u.Subject != nil {
+			next.Subject = *u.Subject
+		}
+		if u.Body != nil {
+			next.Body = *u.Body
+		}
+		if u.DelayDays != nil {
+			next.DelayDays = *u.DelayDays
+		}
+		if u.SendTime != nil {
+			next.SendTime = *u.SendTime
+		}
+		if u.Weekdays != nil {
+			next.Weekdays = *u.Weekdays
+		}
+		in, err := validateStep(&next)
+		if err != nil {
+			return err
+		}
+		if u.Position != nil {
+			n, err := stepOrder.count(ctx, tx, listID)
+			if err != nil {
+				return err
+			}
+			to := *u.Position
+			if to < 1 {
+				return tidings.Errorf(tidings.EINVALID, "position must be 1 or more, not %d", to)
+			}
+			if to > n {
+				to = n
+			}
+			if err := moveStep(ctx, tx, listID, cur.Position, to); err != nil {
+				return err
+			}
+			next.Position = to
+		}
+		const update = `
+			UPDATE steps
+			SET position = $3,
+			    subject = $4,
+			    body = $5,
+			    delay_days = $6,
+			    send_time = $7::time,
+			    weekdays = $8,
+			    updated_at = $9
+			WHERE list_id = $1
+			  AND id = $2
+			RETURNING ` + stepColumns
+		if err := tx.GetContext(ctx, &row, update, listID, id, next.Position, in.Subject, in.Body, in.DelayDays,
+			nullTime(in.SendTime), pq.Array(in.weekdays), now); err != nil {
+			return fmt.Errorf("campaigns: update step %d: %w", id, err)
+		}
+		var retimed int64
+		if in.DelayDays != cur.DelayDays || in.SendTime != cur.SendTime || !slices.Equal(in.Weekdays, cur.Weekdays) {
+			retimed = id
+		}
+		if err := moveEnrollments(ctx, tx, now, listID, retimed); err != nil {
+			return err
+		}
+		return nil
+	}); err != nil {
 		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("campaigns: update step %d: %w", id, err)
 	}
 	return row.step(), nil
 }
@@ -271,84 +250,76 @@ const skipStepSQL = `
 // queued are skipped, and those waiting for it wait for the step after it
 // instead. Returns ENOTFOUND for an unknown or already deleted step.
 func (s *Store) DeleteStep(ctx context.Context, listID, id int64) error {
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("campaigns: delete step %d: %w", id, err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	if err := lockSequence(ctx, tx, listID); err != nil {
+	if err := s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		if err := lockSequence(ctx, tx, listID); err != nil {
+			return err
+		}
+		cur, err := stepByID(ctx, tx, listID, id)
+		if err != nil {
+			return err
+		}
+		const del = `
+			UPDATE steps
+			SET deleted_at = $3,
+			    updated_at = $3
+			WHERE list_id = $1
+			  AND id = $2`
+		if _, err := tx.ExecContext(ctx, del, listID, id, now); err != nil {
+			return fmt.Errorf("campaigns: delete step %d: %w", id, err)
+		}
+		if err := stepOrder.closeGap(ctx, tx, listID, cur.Position); err != nil {
+			return err
+		}
+		const shiftEnrollments = `
+			UPDATE enrollments
+			SET last_position = last_position - 1
+			WHERE list_id = $1
+			  AND last_position >= $2`
+		if _, err := tx.ExecContext(ctx, shiftEnrollments, listID, cur.Position); err != nil {
+			return fmt.Errorf("campaigns: delete step %d: %w", id, err)
+		}
+		if err := moveEnrollments(ctx, tx, now, listID, 0); err != nil {
+			return err
+		}
+		// Outbox rows after enrollments, the order Queue.OnEvent locks them in.
+		if _, err := tx.ExecContext(ctx, skipStepSQL, id, now); err != nil {
+			return fmt.Errorf("campaigns: delete step %d: %w", id, err)
+		}
+		return nil
+	}); err != nil {
 		return err
-	}
-	cur, err := stepByID(ctx, tx, listID, id)
-	if err != nil {
-		return err
-	}
-	const del = `
-		UPDATE steps
-		SET deleted_at = $3,
-		    updated_at = $3
-		WHERE list_id = $1
-		  AND id = $2`
-	if _, err := tx.ExecContext(ctx, del, listID, id, now); err != nil {
-		return fmt.Errorf("campaigns: delete step %d: %w", id, err)
-	}
-	const shift = `
-		UPDATE steps
-		SET position = position - 1
-		WHERE list_id = $1
-		  AND deleted_at IS NULL
-		  AND position > $2`
-	if _, err := tx.ExecContext(ctx, shift, listID, cur.Position); err != nil {
-		return fmt.Errorf("campaigns: delete step %d: %w", id, err)
-	}
-	const shiftEnrollments = `
-		UPDATE enrollments
-		SET last_position = last_position - 1
-		WHERE list_id = $1
-		  AND last_position >= $2`
-	if _, err := tx.ExecContext(ctx, shiftEnrollments, listID, cur.Position); err != nil {
-		return fmt.Errorf("campaigns: delete step %d: %w", id, err)
-	}
-	if err := moveEnrollments(ctx, tx, now, listID, 0); err != nil {
-		return err
-	}
-	// Outbox rows after enrollments, the order Queue.OnEvent locks them in.
-	if _, err := tx.ExecContext(ctx, skipStepSQL, id, now); err != nil {
-		return fmt.Errorf("campaigns: delete step %d: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("campaigns: delete step %d: %w", id, err)
 	}
 	return nil
 }
 
 // Steps returns the list's sequence in order. Returns ENOTFOUND for an unknown list.
 func (s *Store) Steps(ctx context.Context, listID int64) ([]*Step, error) {
-	tx, err := s.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("campaigns: steps: %w", err)
-	}
-	defer tx.Rollback()
-	if err := listExists(ctx, tx, listID); err != nil {
+	var res []*Step
+	if err := s.inTx(ctx, &sql.TxOptions{ReadOnly: true}, func(tx *sqlx.Tx, now time.Time) error {
+		if err := listExists(ctx, tx, listID); err != nil {
+			return err
+		}
+		const q = `
+			SELECT ` + stepColumns + `
+			FROM steps
+			WHERE list_id = $1
+			  AND deleted_at IS NULL
+			ORDER BY position, id
+			LIMIT $2`
+		var rows []stepRow
+		if err := tx.SelectContext(ctx, &rows, q, listID, maxListedSteps); err != nil {
+			return fmt.Errorf("campaigns: steps: %w", err)
+		}
+		steps := make([]*Step, 0, len(rows))
+		for i := range rows {
+			steps = append(steps, rows[i].step())
+		}
+		res = steps
+		return nil
+	}); err != nil {
 		return nil, err
 	}
-	const q = `
-		SELECT ` + stepColumns + `
-		FROM steps
-		WHERE list_id = $1
-		  AND deleted_at IS NULL
-		ORDER BY position, id
-		LIMIT $2`
-	var rows []stepRow
-	if err := tx.SelectContext(ctx, &rows, q, listID, maxListedSteps); err != nil {
-		return nil, fmt.Errorf("campaigns: steps: %w", err)
-	}
-	steps := make([]*Step, 0, len(rows))
-	for i := range rows {
-		steps = append(steps, rows[i].step())
-	}
-	return steps, tx.Commit()
+	return res, nil
 }
 
 // StepByID returns step id of the list. Returns ENOTFOUND when there is no
@@ -405,14 +376,6 @@ func listExists(ctx context.Context, tx *sqlx.Tx, listID int64) error {
 		return tidings.Errorf(tidings.ENOTFOUND, "List %d not found.", listID)
 	}
 	return nil
-}
-
-func countSteps(ctx context.Context, tx *sqlx.Tx, listID int64) (int, error) {
-	var n int
-	if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM steps WHERE list_id = $1 AND deleted_at IS NULL`, listID); err != nil {
-		return 0, fmt.Errorf("campaigns: count steps: %w", err)
-	}
-	return n, nil
 }
 
 // moveStep moves the step at position from to position to, renumbering the

@@ -75,17 +75,13 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (*Subscriber, error) {
 	}
 	m := cleanMeta(req.Meta)
 
-	tx, err := s.DB.BeginTxx(ctx, nil)
+	var sub *Subscriber
+	err = s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		var err error
+		sub, err = s.add(ctx, tx, email, name, req.Timezone, tags, slugs, status, m, now)
+		return err
+	})
 	if err != nil {
-		return nil, wrap("add", err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	sub, err := s.add(ctx, tx, email, name, req.Timezone, tags, slugs, status, m, now)
-	if err != nil {
-		return nil, wrap("add", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return nil, wrap("add", err)
 	}
 	return sub, nil

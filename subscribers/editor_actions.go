@@ -43,21 +43,16 @@ type EditorChange struct {
 func (s *Store) UnsubscribeByEditor(ctx context.Context, c EditorChange) (*UnsubscribeResult, error) {
 	m := editorMeta(c.Meta)
 	reason := cleanReason("unsubscribed by editor " + c.Editor)
-	tx, err := s.DB.BeginTxx(ctx, nil)
+	var res *UnsubscribeResult
+	err := s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		sub, err := editorSubscription(ctx, tx, c)
+		if err != nil {
+			return err
+		}
+		res, err = s.unsubscribe(ctx, tx, sub.ID, reason, now, m)
+		return err
+	})
 	if err != nil {
-		return nil, wrap("unsubscribe by editor", err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	sub, err := editorSubscription(ctx, tx, c)
-	if err != nil {
-		return nil, wrap("unsubscribe by editor", err)
-	}
-	res, err := s.unsubscribe(ctx, tx, sub.ID, reason, now, m)
-	if err != nil {
-		return nil, wrap("unsubscribe by editor", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return nil, wrap("unsubscribe by editor", err)
 	}
 	return res, nil
@@ -78,16 +73,9 @@ func (s *Store) UnsubscribeByEditor(ctx context.Context, c EditorChange) (*Unsub
 // pending one within the cool-down.
 func (s *Store) Resubscribe(ctx context.Context, c EditorChange) error {
 	m := editorMeta(c.Meta)
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return wrap("resubscribe", err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	if err := s.resubscribe(ctx, tx, c, now, m); err != nil {
-		return wrap("resubscribe", err)
-	}
-	return wrap("resubscribe", tx.Commit())
+	return wrap("resubscribe", s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		return s.resubscribe(ctx, tx, c, now, m)
+	}))
 }
 
 func (s *Store) resubscribe(ctx context.Context, tx *sqlx.Tx, c EditorChange, now time.Time, m Meta) error {
@@ -191,17 +179,13 @@ func editorMeta(m Meta) Meta {
 // Only the suppression keeps the address. It returns ENOTFOUND for an
 // unknown subscriber.
 func (s *Store) Erase(ctx context.Context, subscriberID int64, editor string) (string, error) {
-	tx, err := s.DB.BeginTxx(ctx, nil)
+	var email string
+	err := s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		var err error
+		email, err = s.erase(ctx, tx, subscriberID, editor, now)
+		return err
+	})
 	if err != nil {
-		return "", wrap("erase", err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	email, err := s.erase(ctx, tx, subscriberID, editor, now)
-	if err != nil {
-		return "", wrap("erase", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return "", wrap("erase", err)
 	}
 	return email, nil

@@ -149,12 +149,20 @@ const maxImportAttempts = 3
 // nothing. The merge alone is tried again when it meets errImportRace, from
 // a savepoint taken after the staging, since the file cannot be read twice.
 func (s *Store) importTx(ctx context.Context, req ImportRequest, r io.Reader, maxRows int) (*ImportReport, error) {
-	tx, err := s.DB.BeginTxx(ctx, nil)
+	var rep *ImportReport
+	err := s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		var err error
+		rep, err = s.importIn(ctx, tx, req, r, maxRows, now)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
-	now := s.now()
+	return rep, nil
+}
+
+// importIn is importTx inside its transaction.
+func (s *Store) importIn(ctx context.Context, tx *sqlx.Tx, req ImportRequest, r io.Reader, maxRows int, now time.Time) (*ImportReport, error) {
 	list, err := listBySlug(ctx, tx, req.List)
 	if err != nil {
 		return nil, err
@@ -181,7 +189,7 @@ func (s *Store) importTx(ctx context.Context, req ImportRequest, r io.Reader, ma
 		err := s.importRows(ctx, tx, list, &try, req, now)
 		if err == nil {
 			*rep = try
-			break
+			return rep, nil
 		}
 		if !errors.Is(err, errImportRace) {
 			return nil, err
@@ -193,10 +201,6 @@ func (s *Store) importTx(ctx context.Context, req ImportRequest, r io.Reader, ma
 			return nil, err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
-	}
-	return rep, nil
 }
 
 // stageImport reads the valid rows of ir into the temporary table

@@ -120,26 +120,32 @@ func (s *Store) CreateList(ctx context.Context, l *List) error {
 // UpdateList changes the given fields of the list with slug and returns it.
 // It returns ENOTFOUND for an unknown list and EINVALID for a bad field.
 func (s *Store) UpdateList(ctx context.Context, slug string, u ListUpdate) (*List, error) {
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return nil, wrap("update list", err)
-	}
-	defer tx.Rollback()
-	now := s.now()
 	if !validSlug(slug) {
 		return nil, tidings.Errorf(tidings.ENOTFOUND, "There is no list %q.", truncateRunes(slug, 80))
 	}
+	l := new(List)
+	err := s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		return updateList(ctx, tx, l, slug, u, now)
+	})
+	if err != nil {
+		return nil, wrap("update list "+slug, err)
+	}
+	return l, nil
+}
+
+// updateList locks the list with slug, reads it into l, changes the fields u
+// names and writes it back.
+func updateList(ctx context.Context, tx *sqlx.Tx, l *List, slug string, u ListUpdate, now time.Time) error {
 	// FOR UPDATE: two concurrent partial updates must not undo each other.
 	const lock = `
 		SELECT ` + listColumns + `
 		FROM lists
 		WHERE slug = $1
 		FOR UPDATE`
-	l := new(List)
 	if err := tx.GetContext(ctx, l, lock, slug); errors.Is(err, sql.ErrNoRows) {
-		return nil, tidings.Errorf(tidings.ENOTFOUND, "There is no list %q.", slug)
+		return tidings.Errorf(tidings.ENOTFOUND, "There is no list %q.", slug)
 	} else if err != nil {
-		return nil, wrap("update list "+slug, err)
+		return err
 	}
 	for _, f := range []struct {
 		dst *string
@@ -154,7 +160,7 @@ func (s *Store) UpdateList(ctx context.Context, slug string, u ListUpdate) (*Lis
 		}
 	}
 	if err := l.validate(); err != nil {
-		return nil, err
+		return err
 	}
 	const q = `
 		UPDATE lists
@@ -163,13 +169,10 @@ func (s *Store) UpdateList(ctx context.Context, slug string, u ListUpdate) (*Lis
 		WHERE id = $1`
 	if _, err := tx.ExecContext(ctx, q, l.ID, l.Name, l.FromName, l.FromEmail, l.ReplyTo, l.Timezone,
 		l.PostalAddress, l.ConsentText, l.WelcomeSubject, l.WelcomeBody, now); err != nil {
-		return nil, wrap("update list "+slug, err)
+		return err
 	}
 	l.UpdatedAt = now
-	if err := tx.Commit(); err != nil {
-		return nil, wrap("update list "+slug, err)
-	}
-	return l, nil
+	return nil
 }
 
 // ListBySlug returns the list with slug, or ENOTFOUND.

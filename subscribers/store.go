@@ -90,6 +90,24 @@ func (s *Store) now() time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
 
+// inTx runs fn in one transaction and commits it when fn returns nil. It
+// reads the clock once, after the begin, and hands that time to fn: every
+// row fn writes and every event it appends, and so every OnEvent hook it
+// calls, agree on now. opts is nil for a read-write transaction at the
+// default isolation. An error from fn rolls the transaction back and is
+// returned as it is.
+func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sqlx.Tx, now time.Time) error) error {
+	tx, err := s.DB.BeginTxx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx, s.now()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 func (s *Store) cooldown() time.Duration {
 	if s.ConfirmCooldown == 0 {
 		return DefaultConfirmCooldown

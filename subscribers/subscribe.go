@@ -65,17 +65,13 @@ func (s *Store) Subscribe(ctx context.Context, req SubscribeRequest) (int64, err
 	}
 	m := cleanMeta(req.Meta)
 
-	tx, err := s.DB.BeginTxx(ctx, nil)
+	var id int64
+	err = s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		var err error
+		id, err = s.subscribe(ctx, tx, req.List, email, name, req.Timezone, tags, m, now)
+		return err
+	})
 	if err != nil {
-		return 0, wrap("subscribe", err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	id, err := s.subscribe(ctx, tx, req.List, email, name, req.Timezone, tags, m, now)
-	if err != nil {
-		return 0, wrap("subscribe", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return 0, wrap("subscribe", err)
 	}
 	return id, nil
@@ -227,22 +223,19 @@ type ConfirmResult struct {
 // when it was unsubscribed or bounced since (the reader has to sign up
 // again).
 func (s *Store) Confirm(ctx context.Context, token string, m Meta) (*ConfirmResult, error) {
-	now := s.now()
-	id, generation, err := s.Tokens.VerifyConfirm(token, now)
-	if err != nil {
-		return nil, wrap("confirm", err)
-	}
 	m = cleanMeta(m)
-	tx, err := s.DB.BeginTxx(ctx, nil)
+	var res *ConfirmResult
+	// The token is verified at the transaction's time, so its expiry and
+	// the confirmation agree on now.
+	err := s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		id, generation, err := s.Tokens.VerifyConfirm(token, now)
+		if err != nil {
+			return err
+		}
+		res, err = s.confirm(ctx, tx, id, generation, now, m)
+		return err
+	})
 	if err != nil {
-		return nil, wrap("confirm", err)
-	}
-	defer tx.Rollback()
-	res, err := s.confirm(ctx, tx, id, generation, now, m)
-	if err != nil {
-		return nil, wrap("confirm", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return nil, wrap("confirm", err)
 	}
 	return res, nil
@@ -305,23 +298,18 @@ type UnsubscribeResult struct {
 // It returns EINVALID for a forged or malformed token and ENOTFOUND when the
 // subscription no longer exists.
 func (s *Store) Unsubscribe(ctx context.Context, token, reason string, m Meta) (*UnsubscribeResult, error) {
-	now := s.now()
-	id, err := s.Tokens.Verify(PurposeUnsubscribe, token, now)
-	if err != nil {
-		return nil, wrap("unsubscribe", err)
-	}
 	m = cleanMeta(m)
 	reason = cleanReason(reason)
-	tx, err := s.DB.BeginTxx(ctx, nil)
+	var res *UnsubscribeResult
+	err := s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		id, err := s.Tokens.Verify(PurposeUnsubscribe, token, now)
+		if err != nil {
+			return err
+		}
+		res, err = s.unsubscribe(ctx, tx, id, reason, now, m)
+		return err
+	})
 	if err != nil {
-		return nil, wrap("unsubscribe", err)
-	}
-	defer tx.Rollback()
-	res, err := s.unsubscribe(ctx, tx, id, reason, now, m)
-	if err != nil {
-		return nil, wrap("unsubscribe", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return nil, wrap("unsubscribe", err)
 	}
 	return res, nil

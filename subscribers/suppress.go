@@ -21,16 +21,9 @@ func (s *Store) Bounce(ctx context.Context, email, reason string) error {
 		return err
 	}
 	reason = cleanReason(reason)
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return wrap("bounce", err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	if err := s.bounce(ctx, tx, email, reason, now); err != nil {
-		return wrap("bounce", err)
-	}
-	return wrap("bounce", tx.Commit())
+	return wrap("bounce", s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		return s.bounce(ctx, tx, email, reason, now)
+	}))
 }
 
 func (s *Store) bounce(ctx context.Context, tx *sqlx.Tx, email, reason string, now time.Time) error {
@@ -83,16 +76,9 @@ func (s *Store) Suppress(ctx context.Context, email, reason string) error {
 		return err
 	}
 	reason = cleanReason(reason)
-	tx, err := s.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return wrap("suppress", err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	if err := suppress(ctx, tx, email, reason, now); err != nil {
-		return wrap("suppress", err)
-	}
-	return wrap("suppress", tx.Commit())
+	return wrap("suppress", s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		return suppress(ctx, tx, email, reason, now)
+	}))
 }
 
 // suppress puts email on the suppression list by its EmailKey, so that each

@@ -97,17 +97,13 @@ func (s *Store) Tag(ctx context.Context, subscriberID int64, add, remove []strin
 			return nil, tidings.Errorf(tidings.EINVALID, "The tag %q is both added and removed.", t)
 		}
 	}
-	tx, err := s.DB.BeginTxx(ctx, nil)
+	var sub *Subscriber
+	err = s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
+		var err error
+		sub, err = s.tag(ctx, tx, subscriberID, add, remove, now)
+		return err
+	})
 	if err != nil {
-		return nil, wrap("tag", err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	sub, err := s.tag(ctx, tx, subscriberID, add, remove, now)
-	if err != nil {
-		return nil, wrap("tag", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return nil, wrap("tag", err)
 	}
 	return sub, nil

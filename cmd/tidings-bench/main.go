@@ -25,8 +25,15 @@
 // sink, and the same number of GETs of a static file before each as the
 // baseline (see measureSignups). -broadcast=false times only the sign-ups.
 //
+// Then, with -faults (a list of fault modes, or all), it sends a broadcast
+// to -fault-n recipients through a sink that breaks some transactions, for
+// each mode, and prints how long the outbox took to settle and what became
+// of each recipient: delivered, failed for good, lost, and duplicated (see
+// measureFaults). -faults-only runs only those.
+//
 //	make bench                      # N = 10,000
 //	make bench N=100000
+//	make bench-faults               # every fault mode, nothing else
 package main
 
 import (
@@ -41,11 +48,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq"
 
 	"github.com/tidings/tidings/campaigns"
-	"github.com/tidings/tidings/migrations"
 )
 
 func main() {
@@ -85,34 +90,35 @@ func run(ctx context.Context, args []string) error {
 	slow := fs.Duration("unsubscribe-delay", 200*time.Millisecond, "what the relay takes over each message while the unsubscribes are timed")
 	signups := fs.Int("signups", 5000, "sign-ups timed at each of 4 and 16 in parallel (0: none)")
 	broadcast := fs.Bool("broadcast", true, "time the broadcast (false: only the sign-ups and unsubscribes)")
+	ff := addFaultFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	faults, err := ff.config()
+	if err != nil {
+		return err
+	}
+	// Each fault run may wait -fault-timeout to settle, on top of the rest.
+	ctx, cancel := context.WithTimeout(ctx, *timeout+time.Duration(len(faults.modes))*faults.timeout)
 	defer cancel()
+	if faults.only {
+		return runFaultsOnly(ctx, *bin, *admin, faults, *conns)
+	}
 	if !*broadcast {
 		return runSignupsOnly(ctx, *bin, *admin, *signups, *conns)
 	}
 
-	sinkSMTP, sinkHTTP, stopSink, err := startSink(ctx, 0)
+	sinkSMTP, sinkHTTP, stopSink, err := startSink(ctx, sinkOptions{})
 	if err != nil {
 		return err
 	}
 	defer stopSink()
 
-	dsn, dropDB, err := createDB(ctx, *admin)
+	dsn, db, dropDB, err := openDB(ctx, *admin)
 	if err != nil {
 		return err
 	}
 	defer dropDB()
-	db, err := sqlx.Open("postgres", dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := migrations.Up(ctx, db.DB); err != nil {
-		return err
-	}
 	listID, err := seed(ctx, db, "bench", "reader", *n)
 	if err != nil {
 		return err
@@ -259,24 +265,38 @@ func run(ctx context.Context, args []string) error {
 	if sum.duplicates != 0 || sum.missing != 0 {
 		return errors.New("duplicates or missing recipients: the engine lost or repeated messages")
 	}
-	return nil
+	if len(faults.modes) == 0 {
+		return nil
+	}
+	faultRuns, err := measureFaults(ctx, *bin, dsn, db, faults, *conns)
+	if err != nil {
+		return err
+	}
+	return faultsErr(faultRuns)
 }
 
-// runSignupsOnly times the sign-ups alone, in a database of their own.
-func runSignupsOnly(ctx context.Context, bin, admin string, n, conns int) error {
-	dsn, dropDB, err := createDB(ctx, admin)
+// runFaultsOnly sends a broadcast through a faulty sink for each fault mode,
+// in a database of its own.
+func runFaultsOnly(ctx context.Context, bin, admin string, c faultConfig, conns int) error {
+	dsn, db, dropDB, err := openDB(ctx, admin)
 	if err != nil {
 		return err
 	}
 	defer dropDB()
-	db, err := sqlx.Open("postgres", dsn)
+	runs, err := measureFaults(ctx, bin, dsn, db, c, conns)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := migrations.Up(ctx, db.DB); err != nil {
+	return faultsErr(runs)
+}
+
+// runSignupsOnly times the sign-ups alone, in a database of their own.
+func runSignupsOnly(ctx context.Context, bin, admin string, n, conns int) error {
+	dsn, db, dropDB, err := openDB(ctx, admin)
+	if err != nil {
 		return err
 	}
+	defer dropDB()
 	runs, err := measureSignups(ctx, bin, dsn, db, n, conns)
 	if err != nil {
 		return err

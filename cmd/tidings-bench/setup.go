@@ -16,16 +16,36 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/tidings/tidings/migrations"
 )
 
-// startSink starts this binary again as the SMTP sink, in its own process,
-// taking delay over each message.
-func startSink(ctx context.Context, delay time.Duration) (smtpAddr, httpURL string, stop func(), err error) {
+// sinkOptions is how the sink behaves: the runSink flags.
+type sinkOptions struct {
+	delay time.Duration // taken over each message
+	fault faultMode     // "" for none
+	rate  float64       // of the attempts the fault hits
+	seed  int64
+}
+
+// args are the runSink flags for o.
+func (o sinkOptions) args() []string {
+	args := []string{"-delay", o.delay.String()}
+	if o.fault != "" {
+		args = append(args, "-fault", string(o.fault),
+			"-fault-rate", strconv.FormatFloat(o.rate, 'g', -1, 64),
+			"-fault-seed", strconv.FormatInt(o.seed, 10))
+	}
+	return args
+}
+
+// startSink starts this binary again as the SMTP sink, in its own process.
+func startSink(ctx context.Context, o sinkOptions) (smtpAddr, httpURL string, stop func(), err error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", "", nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, "sink", "-delay", delay.String())
+	cmd := exec.CommandContext(ctx, self, append([]string{"sink"}, o.args()...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", "", nil, err
@@ -65,6 +85,25 @@ func createDB(ctx context.Context, admin string) (string, func(), error) {
 		a.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 		a.Close()
 	}, nil
+}
+
+// openDB creates a throwaway database, migrated, and returns its URL, a
+// handle on it, and what closes the handle and drops the database.
+func openDB(ctx context.Context, admin string) (dsn string, db *sqlx.DB, drop func(), err error) {
+	dsn, dropDB, err := createDB(ctx, admin)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if db, err = sqlx.Open("postgres", dsn); err != nil {
+		dropDB()
+		return "", nil, nil, err
+	}
+	drop = func() { db.Close(); dropDB() }
+	if err := migrations.Up(ctx, db.DB); err != nil {
+		drop()
+		return "", nil, nil, err
+	}
+	return dsn, db, drop, nil
 }
 
 // seed creates a list of n confirmed subscribers, in SQL, their addresses
@@ -120,16 +159,30 @@ type worker struct {
 	once sync.Once
 }
 
-// startWorker runs `tidings serve --role worker` against the sink and waits
-// until it says it is running.
-func startWorker(ctx context.Context, bin, dsn, sinkAddr string, conns int) (*worker, error) {
-	w, _, err := startTidings(ctx, bin, "worker",
-		"TIDINGS_DATABASE_URL="+dsn,
-		"TIDINGS_SMTP_URL=smtp://"+sinkAddr+"?tls=none",
-		"TIDINGS_SECRET="+benchSecret,
-		"TIDINGS_SMTP_CONNECTIONS="+strconv.Itoa(conns),
-	)
+// startWorker runs `tidings serve --role worker` against the sink, with
+// extra settings (NAME=value) added to tidingsEnv's, and waits until it says
+// it is running.
+func startWorker(ctx context.Context, bin, dsn, sinkAddr string, conns int, extra ...string) (*worker, error) {
+	w, _, err := startTidings(ctx, bin, "worker", append(tidingsEnv(dsn, sinkAddr, conns), extra...)...)
 	return w, err
+}
+
+// startApp runs `tidings serve --role all` against the sink, listening on a
+// port of its own, and returns it and the address it listens on.
+func startApp(ctx context.Context, bin, dsn, sinkAddr string, conns int) (*worker, string, error) {
+	return startTidings(ctx, bin, "all", append(tidingsEnv(dsn, sinkAddr, conns), "TIDINGS_LISTEN=127.0.0.1:0")...)
+}
+
+// tidingsEnv is the environment every process the benchmark starts shares:
+// the database, the sink as the relay, the secret the benchmark signs links
+// with, and the number of SMTP connections.
+func tidingsEnv(dsn, sinkAddr string, conns int) []string {
+	return []string{
+		"TIDINGS_DATABASE_URL=" + dsn,
+		"TIDINGS_SMTP_URL=smtp://" + sinkAddr + "?tls=none",
+		"TIDINGS_SECRET=" + benchSecret,
+		"TIDINGS_SMTP_CONNECTIONS=" + strconv.Itoa(conns),
+	}
 }
 
 // benchSecret is the TIDINGS_SECRET of the processes the benchmark starts,

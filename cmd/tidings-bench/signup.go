@@ -40,7 +40,7 @@ func (r signupRun) rate() float64 { return float64(r.n) / r.seconds }
 // before each run times n GETs of a static file under the same conditions:
 // the baseline that says what the machine and the client allow.
 func measureSignups(ctx context.Context, bin, dsn string, db *sqlx.DB, n, conns int) ([]signupRun, error) {
-	sinkSMTP, sinkHTTP, stopSink, err := startSink(ctx, 0)
+	sinkSMTP, sinkHTTP, stopSink, err := startSink(ctx, sinkOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -48,13 +48,7 @@ func measureSignups(ctx context.Context, bin, dsn string, db *sqlx.DB, n, conns 
 	if _, err := seed(ctx, db, "signup", "signup", 0); err != nil {
 		return nil, err
 	}
-	app, listen, err := startTidings(ctx, bin, "all",
-		"TIDINGS_DATABASE_URL="+dsn,
-		"TIDINGS_SMTP_URL=smtp://"+sinkSMTP+"?tls=none",
-		"TIDINGS_SECRET="+benchSecret,
-		"TIDINGS_SMTP_CONNECTIONS="+strconv.Itoa(conns),
-		"TIDINGS_LISTEN=127.0.0.1:0",
-	)
+	app, listen, err := startApp(ctx, bin, dsn, sinkSMTP, conns)
 	if err != nil {
 		return nil, err
 	}

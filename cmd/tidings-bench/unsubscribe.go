@@ -35,7 +35,7 @@ type unsubscribeLatency struct {
 // each message. It runs `tidings serve --role all` of its own against a
 // sink of its own.
 func measureUnsubscribe(ctx context.Context, bin, dsn string, db *sqlx.DB, conns int, delay time.Duration) (*unsubscribeLatency, error) {
-	sinkSMTP, _, stopSink, err := startSink(ctx, delay)
+	sinkSMTP, _, stopSink, err := startSink(ctx, sinkOptions{delay: delay})
 	if err != nil {
 		return nil, err
 	}
@@ -48,13 +48,7 @@ func measureUnsubscribe(ctx context.Context, bin, dsn string, db *sqlx.DB, conns
 	if err := db.SelectContext(ctx, &subs, `SELECT id FROM subscriptions WHERE list_id = $1 ORDER BY id`, listID); err != nil {
 		return nil, err
 	}
-	app, listen, err := startTidings(ctx, bin, "all",
-		"TIDINGS_DATABASE_URL="+dsn,
-		"TIDINGS_SMTP_URL=smtp://"+sinkSMTP+"?tls=none",
-		"TIDINGS_SECRET="+benchSecret,
-		"TIDINGS_SMTP_CONNECTIONS="+strconv.Itoa(conns),
-		"TIDINGS_LISTEN=127.0.0.1:0",
-	)
+	app, listen, err := startApp(ctx, bin, dsn, sinkSMTP, conns)
 	if err != nil {
 		return nil, err
 	}
