@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string) error {
 		return runFaultsOnly(ctx, *bin, *admin, faults, *conns)
 	}
 	if !*broadcast {
-		return runSignupsOnly(ctx, *bin, *admin, *signups, *conns)
+		return runWithoutBroadcast(ctx, *bin, *admin, *unsubscribe, *slow, *signups, *conns)
 	}
 
 	sinkSMTP, sinkHTTP, stopSink, err := startSink(ctx, sinkOptions{})
@@ -290,18 +290,28 @@ func runFaultsOnly(ctx context.Context, bin, admin string, c faultConfig, conns 
 	return faultsErr(runs)
 }
 
-// runSignupsOnly times the sign-ups alone, in a database of their own.
-func runSignupsOnly(ctx context.Context, bin, admin string, n, conns int) error {
+// runWithoutBroadcast times the unsubscribes (if unsubscribe) and the
+// sign-ups (if signups > 0) alone, in a database of their own.
+func runWithoutBroadcast(ctx context.Context, bin, admin string, unsubscribe bool, slow time.Duration, signups, conns int) error {
 	dsn, db, dropDB, err := openDB(ctx, admin)
 	if err != nil {
 		return err
 	}
 	defer dropDB()
-	runs, err := measureSignups(ctx, bin, dsn, db, n, conns)
-	if err != nil {
-		return err
+	if unsubscribe {
+		lat, err := measureUnsubscribe(ctx, bin, dsn, db, conns, slow)
+		if err != nil {
+			return err
+		}
+		lat.print(slow)
 	}
-	printSignups(runs)
+	if signups > 0 {
+		runs, err := measureSignups(ctx, bin, dsn, db, signups, conns)
+		if err != nil {
+			return err
+		}
+		printSignups(runs)
+	}
 	return nil
 }
 
