@@ -73,6 +73,48 @@ func TestOutbox_References(t *testing.T) {
 		}
 	})
 
+	// ManyRows: the check on insert plans a few rows and many rows each its
+	// own way (migration 00022); both refuse a row that names no
+	// subscription, and let the rest in.
+	t.Run("ManyRows", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, pgtest.MustOpenDB(t), "2026-03-02T10:00:00Z")
+		list := MustList(t, e.db, listOpts{slug: "coach"})
+		e.db.MustExec(`
+			WITH r AS (
+			    INSERT INTO subscribers (email, created_at, updated_at)
+			    SELECT 'reader' || i || '@example.com', now(), now()
+			    FROM generate_series(1, 1001) i
+			    RETURNING id)
+			INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
+			SELECT id, $1, 'confirmed', now(), now()
+			FROM r`, list)
+		const insert = `
+			INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, priority, due_at, created_at, updated_at)
+			SELECT 'welcome', subscriber_id, CASE WHEN row_number() OVER (ORDER BY id) = $3 THEN id + 100000 ELSE id END, list_id, 1, now(), now(), now()
+			FROM (SELECT * FROM subscriptions WHERE list_id = $1 ORDER BY id LIMIT $2) s`
+		for _, n := range []int{1000, 1001} {
+			_, err := e.db.Exec(insert, list, n, n/2)
+			var pqErr *pq.Error
+			if !errors.As(err, &pqErr) || pqErr.Code != "23503" || pqErr.Constraint != "outbox_subscription_ref" {
+				t.Errorf("%d rows, one naming no subscription: got %v, want foreign_key_violation of outbox_subscription_ref", n, err)
+			}
+			if got := orphans(t, e.db); got != 0 {
+				t.Errorf("%d rows: %d orphans after a refused insert", n, got)
+			}
+		}
+		for _, n := range []int{1000, 1001} {
+			e.db.MustExec(`DELETE FROM outbox`)
+			if _, err := e.db.Exec(insert, list, n, 0); err != nil {
+				t.Errorf("%d rows, all naming their subscription: %v", n, err)
+			}
+			var got int
+			if err := e.db.Get(&got, `SELECT count(*) FROM outbox`); err != nil || got != n {
+				t.Errorf("%d rows inserted: %d in the outbox (%v)", n, got, err)
+			}
+		}
+	})
+
 	// ErrUpdate: a reference changed to something missing is refused and
 	// changes nothing; one set to NULL (as DeleteBonus does) is let through.
 	t.Run("ErrUpdate", func(t *testing.T) {

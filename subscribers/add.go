@@ -173,6 +173,7 @@ func (s *Store) addTo(ctx context.Context, tx *sqlx.Tx, subscriberID int64, l *L
 		if err := s.appendEvent(ctx, tx, e); err != nil {
 			return err
 		}
+		return s.confirmationRequested(ctx, tx, sub, now, m)
 	}
 	return s.requestConfirmation(ctx, tx, sub, now, m)
 }

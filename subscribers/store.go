@@ -331,15 +331,19 @@ func upsertSubscriber(ctx context.Context, tx *sqlx.Tx, email, name, timezone st
 }
 
 // upsertSubscription returns the subscription of the subscriber on the list,
-// locked, creating it with status if there is none; created says which.
+// locked, creating it with status if there is none; created says which. A
+// subscription is created pending only to be sent its confirmation request at
+// once, so a new pending one is created with that request recorded (the time
+// and generation 0, as newConfirmation records it): the caller appends
+// EventConfirmationRequested without another statement.
 func upsertSubscription(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64, status string, now time.Time) (r *subscriptionRow, created bool, err error) {
 	// A new subscription is read back with what its events need in the
 	// same statement; the subscriber's row is locked already, and a new row
 	// is locked by its insert.
 	const insert = `
 		WITH s AS (
-		    INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, created_at, updated_at)
-		    VALUES ($1, $2, $3, CASE WHEN $3 = 'confirmed' THEN $4::timestamptz END, $4, $4)
+		    INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, confirm_sent_at, created_at, updated_at)
+		    VALUES ($1, $2, $3, CASE WHEN $3 = 'confirmed' THEN $4::timestamptz END, CASE WHEN $3 = 'pending' THEN $4::timestamptz END, $4, $4)
 		    ON CONFLICT (subscriber_id, list_id) DO NOTHING
 		    RETURNING id, subscriber_id, list_id, status, confirmed_at, unsubscribed_at, created_at, confirm_sent_at, confirm_generation
 		)

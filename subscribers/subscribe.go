@@ -124,6 +124,9 @@ func (s *Store) subscribe(ctx context.Context, tx *sqlx.Tx, slug, email, name, t
 	if err := s.appendEvent(ctx, tx, e); err != nil {
 		return 0, err
 	}
+	if created {
+		return sub.ID, s.confirmationRequested(ctx, tx, sub, now, m)
+	}
 	return sub.ID, s.requestConfirmation(ctx, tx, sub, now, m)
 }
 
@@ -182,6 +185,13 @@ func (s *Store) requestConfirmation(ctx context.Context, tx *sqlx.Tx, sub *subsc
 	if err := newConfirmation(ctx, tx, sub, now); err != nil {
 		return err
 	}
+	return s.confirmationRequested(ctx, tx, sub, now, m)
+}
+
+// confirmationRequested appends EventConfirmationRequested for a request
+// recorded at now, by newConfirmation or by the insert of a new pending
+// subscription (see upsertSubscription).
+func (s *Store) confirmationRequested(ctx context.Context, tx *sqlx.Tx, sub *subscriptionRow, now time.Time, m Meta) error {
 	return s.appendEvent(ctx, tx, newEvent(EventConfirmationRequested, sub, now, m))
 }
 
