@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -266,14 +267,21 @@ const claimSQL = `
 		LEFT JOIN bonuses bo ON bo.id = o.bonus_id
 		LEFT JOIN broadcasts bc ON bc.id = o.broadcast_id`
 
+// genericPlans makes the prepared statements of tx run with their generic
+// plans, and without jit, for tx alone, so that no other statement on the
+// connection is planned that way. The claim and the check join a dozen
+// tables through the views of who may be mailed, and planning them again
+// for each batch took longer than running them; their parameters (times,
+// a name, row ids) do not change which plan is best, and a generic plan is
+// made again whenever ANALYZE changes the tables' statistics. Compiling
+// them with jit took longer than running them too.
+func genericPlans(ctx context.Context, tx *sqlx.Tx) error {
+	_, err := tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL jit = off`)
+	return err
+}
+
 // claim runs claimQuery in a transaction of its own, and commits it at
-// once. The statement joins a dozen tables, and planning it again for each
-// batch took longer than running it, so it is prepared once and run with
-// its generic plan: the parameters (times and a name) do not change which
-// plan is best, and the plan is made again whenever ANALYZE changes the
-// tables' statistics. plan_cache_mode is set for this transaction alone, so
-// that no other statement on the connection is planned that way; so is jit,
-// off: compiling the statement took longer than running it.
+// once. It is prepared once and run with its generic plan (genericPlans).
 func (c *claimer) claim(ctx context.Context, now time.Time, n int) (*Batch, error) {
 	b := &Batch{c: c}
 	if n <= 0 {
@@ -304,7 +312,7 @@ func (c *claimer) claim(ctx context.Context, now time.Time, n int) (*Batch, erro
 	b.until = now.Add(c.lease)
 	rows := make([]Item, 0, n) // sqlx appends to it; grown one by one, it was a tenth of what a sender allocates
 	err := runTx(ctx, c.db, nil, now, func(tx *sqlx.Tx, now time.Time) error {
-		_, err := tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL jit = off`)
+		err := genericPlans(ctx, tx)
 		if err == nil {
 			err = tx.StmtxContext(ctx, stmt).SelectContext(ctx, &rows, now, b.until, b.claim)
 		}
@@ -377,22 +385,24 @@ func (c *claimer) mailable(ctx context.Context, b *Batch, ids []int64, until tim
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: check %d items: %w", len(ids), err)
 	}
-	rows, err := stmt.QueryxContext(ctx, pq.Array(ids), b.claim, until)
+	var rows []struct {
+		ID       int64 `db:"id"`
+		Mailable bool  `db:"mailable"`
+	}
+	// With its generic plan (genericPlans): planned for each group, the
+	// check took longer than running it, and that at every group sent.
+	err = runTx(ctx, c.db, &sql.TxOptions{ReadOnly: true}, until, func(tx *sqlx.Tx, _ time.Time) error {
+		if err := genericPlans(ctx, tx); err != nil {
+			return err
+		}
+		return tx.StmtxContext(ctx, stmt).SelectContext(ctx, &rows, pq.Array(ids), b.claim, until)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: check %d items: %w", len(ids), err)
 	}
-	defer rows.Close()
-	ok := make(map[int64]bool, len(ids))
-	for rows.Next() {
-		var id int64
-		var mailable bool
-		if err := rows.Scan(&id, &mailable); err != nil {
-			return nil, fmt.Errorf("campaigns: check %d items: %w", len(ids), err)
-		}
-		ok[id] = mailable
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("campaigns: check %d items: %w", len(ids), err)
+	ok := make(map[int64]bool, len(rows))
+	for _, r := range rows {
+		ok[r.ID] = r.Mailable
 	}
 	return ok, nil
 }

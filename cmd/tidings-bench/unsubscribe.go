@@ -33,14 +33,19 @@ type unsubscribeLatency struct {
 // nothing being sent to them, then 100 more of recipients whose broadcast
 // messages are claimed while it sends through a relay that takes delay over
 // each message. It runs `tidings serve --role all` of its own against a
-// sink of its own.
+// sink of its own, and warms both up first: a few untimed unsubscribes, and
+// a broadcast to a small list of its own.
 func measureUnsubscribe(ctx context.Context, bin, dsn string, db *sqlx.DB, conns int, delay time.Duration) (*unsubscribeLatency, error) {
-	sinkSMTP, _, stopSink, err := startSink(ctx, sinkOptions{delay: delay})
+	sinkSMTP, sinkHTTP, stopSink, err := startSink(ctx, sinkOptions{delay: delay})
 	if err != nil {
 		return nil, err
 	}
 	defer stopSink()
 	listID, err := seed(ctx, db, "leave", "leaver", 20*unsubscribes)
+	if err != nil {
+		return nil, err
+	}
+	warmID, err := seed(ctx, db, "leave-warm", "leave-warm", unsubscribes)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +73,21 @@ func measureUnsubscribe(ctx context.Context, bin, dsn string, db *sqlx.DB, conns
 		return nil, err
 	}
 
+	// The sending side is warmed up as well, with a broadcast to a small
+	// list of its own, so that the timed unsubscribes meet a broadcast in
+	// its stride rather than the first claims of new connections, each
+	// planning its statements.
 	store := &campaigns.Store{DB: db, Now: time.Now}
+	warmBroadcast, err := newBroadcast(ctx, db, warmID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := store.SendNow(ctx, warmBroadcast); err != nil {
+		return nil, err
+	}
+	if _, err := waitFor(ctx, sinkHTTP, unsubscribes); err != nil {
+		return nil, err
+	}
 	broadcastID, err := newBroadcast(ctx, db, listID)
 	if err != nil {
 		return nil, err
