@@ -115,12 +115,14 @@ func TestBrowser_ScheduleBroadcast(t *testing.T) {
 	const body = "Hello {{or .FirstName \"there\"}},\n\nThis month, **ask one more question** before you answer.\n\n- Listen\n- Summarise\n- Then speak"
 	var subject string
 	var desktop, phone float64
+	var previewSteps int
 	err := chromedp.Run(ctx,
 		signIn(p),
 		chromedp.Click(`nav.top a[href="/editor/broadcasts"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`a[href="/editor/broadcasts/new"]`, chromedp.ByQuery),
 		chromedp.Click(`a[href="/editor/broadcasts/new"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#body`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.atOpen = history.length`, nil),
 		chromedp.SendKeys(`#tags_exclude`, "Staff", chromedp.ByQuery),
 		chromedp.SendKeys(`#subject`, "Spring notes for {{or .FirstName \"you\"}}", chromedp.ByQuery),
 		chromedp.SendKeys(`#preheader`, "Three things to try this month", chromedp.ByQuery),
@@ -129,6 +131,8 @@ func TestBrowser_ScheduleBroadcast(t *testing.T) {
 		chromedp.Poll(`document.getElementById("preview-frame").srcdoc.includes("<strong>ask one more question</strong>")`,
 			nil, chromedp.WithPollingTimeout(15*time.Second)),
 		chromedp.Text(`#preview-subject`, &subject, chromedp.ByQuery),
+		// Each preview is a new frame, not a step of the page's history.
+		chromedp.Evaluate(`history.length - window.atOpen`, &previewSteps),
 		// Desktop and phone widths.
 		chromedp.Evaluate(`document.getElementById("preview-frame").getBoundingClientRect().width`, &desktop),
 		chromedp.Click(`label[for="width-phone"]`, chromedp.ByQuery),
@@ -140,6 +144,9 @@ func TestBrowser_ScheduleBroadcast(t *testing.T) {
 	}
 	if subject != "Spring notes for Alex" {
 		t.Fatalf("preview subject %q", subject)
+	}
+	if previewSteps != 0 {
+		t.Errorf("the previews made %d steps of the page's history", previewSteps)
 	}
 	if desktop < 600 || phone != 375 {
 		t.Fatalf("preview widths: desktop %.0f, phone %.0f", desktop, phone)

@@ -44,6 +44,7 @@ func TestBrowser_AddStepAndSeePreview(t *testing.T) {
 		chromedp.WaitVisible(`a[href="/editor/lists/weekly/steps/new"]`, chromedp.ByQuery),
 		chromedp.Click(`a[href="/editor/lists/weekly/steps/new"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#body`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.atOpen = history.length`, nil),
 		chromedp.SendKeys(`#subject`, "Week one: listen first", chromedp.ByQuery),
 		chromedp.SendKeys(`#body`, body, chromedp.ByQuery),
 		// The preview follows the typing, rendered by the server.
@@ -100,11 +101,17 @@ func TestBrowser_AddStepAndSeePreview(t *testing.T) {
 		} `json:"before"`
 		Href    string `json:"href"`
 		History int    `json:"history"`
+		AtOpen  int    `json:"atOpen"`
 		Draft   bool   `json:"draft"`
 	}
 	if err := chromedp.Run(ctx, chromedp.Evaluate(`({before: window.beforeTest || {}, href: location.href, history: history.length,
-		draft: document.getElementById("body").value.includes("See you next week.")})`, &stayed)); err != nil {
+		atOpen: window.atOpen, draft: document.getElementById("body").value.includes("See you next week.")})`, &stayed)); err != nil {
 		t.Fatal(err)
+	}
+	// Each preview is a new frame, not a navigation of the old one, so Back
+	// leaves the page rather than walking through the previews.
+	if stayed.History != stayed.AtOpen {
+		t.Errorf("the previews made %d steps of the page's history", stayed.History-stayed.AtOpen)
 	}
 	if stayed.Before.Href != stayed.Href || stayed.Before.History != stayed.History || !stayed.Draft {
 		t.Errorf("the test send left the page or lost the draft: %+v", stayed)

@@ -63,7 +63,13 @@
       }
       form.removeAttribute("aria-busy");
       if (res.ok) {
-        frame.srcdoc = res.text;
+        // A new frame for each preview: setting srcdoc again navigates the
+        // frame, and each navigation would be a step in the page's history,
+        // so Back would walk through the previews instead of leaving the page.
+        var next = frame.cloneNode(false);
+        next.srcdoc = res.text;
+        frame.replaceWith(next);
+        frame = next;
         var doc = new DOMParser().parseFromString(res.text, "text/html");
         subject.textContent = doc.title;
         error.hidden = true;
