@@ -522,6 +522,19 @@ func normalizeTagFilter(field string, tags []string) ([]string, error) {
 // ("2026-03-10T09:00" or with seconds). It returns the time in UTC, or
 // EINVALID saying what is wrong.
 func ParseSendAt(sendAt, timezone string) (time.Time, error) {
+	t, err := parseSendAt(sendAt, timezone)
+	if err != nil {
+		return time.Time{}, err
+	}
+	// RFC 3339 (and so every answer that shows the time) writes years 0 to
+	// 9999 alone; 9999-12-31T23:00:00-05:00 is in the year 10000 in UTC.
+	if y := t.Year(); y < 0 || y > 9999 {
+		return time.Time{}, tidings.Errorf(tidings.EINVALID, "send_at %q is outside the years 0 to 9999 in UTC.", strings.TrimSpace(sendAt))
+	}
+	return t, nil
+}
+
+func parseSendAt(sendAt, timezone string) (time.Time, error) {
 	sendAt = strings.TrimSpace(sendAt)
 	if sendAt == "" {
 		return time.Time{}, tidings.Errorf(tidings.EINVALID, "send_at is required, e.g. \"2026-03-10T09:00:00+01:00\", or a local time with \"timezone\".")

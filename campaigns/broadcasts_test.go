@@ -307,6 +307,7 @@ func TestParseSendAt(t *testing.T) {
 		{"2026-03-10T09:00", "Europe/Berlin", "2026-03-10T08:00:00Z"},
 		{"2026-07-10T09:00:30", "Europe/Berlin", "2026-07-10T07:00:30Z"},
 		{"2026-07-10 09:00", "America/New_York", "2026-07-10T13:00:00Z"},
+		{"9999-12-31T23:59:59Z", "", "9999-12-31T23:59:59Z"},
 	} {
 		got, err := campaigns.ParseSendAt(tt.sendAt, tt.tz)
 		if err != nil || got.Format(time.RFC3339) != tt.want {
@@ -321,6 +322,10 @@ func TestParseSendAt(t *testing.T) {
 		{"2026-03-10T09:00", "Local"},
 		{"2026-03-10T09:00:00+01:00", "Europe/Berlin"},
 		{"10/03/2026 09:00", "Europe/Berlin"},
+		// In the year 10000 in UTC, which no answer could show.
+		{"9999-12-31T23:00:00-05:00", ""},
+		{"9999-12-31T23:30", "America/New_York"},
+		{"0000-01-01T00:30:00+01:00", ""},
 	} {
 		if _, err := campaigns.ParseSendAt(tt.sendAt, tt.tz); tidings.ErrorCode(err) != tidings.EINVALID {
 			t.Errorf("ParseSendAt(%q, %q): %v, want %s", tt.sendAt, tt.tz, err, tidings.EINVALID)
