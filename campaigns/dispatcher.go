@@ -56,7 +56,10 @@ type Links interface {
 //
 // Every message carries List-Unsubscribe and List-Unsubscribe-Post (RFC 2369,
 // RFC 8058), List-Id (RFC 2919), a unique Message-ID (RFC 5322) kept in the
-// outbox row and reused on retries, and X-Tidings-Outbox with the row's id.
+// outbox row and reused on retries, and Feedback-ID (Gmail's feedback loop:
+// content, list, kind and sender); a confirmation also carries
+// Auto-Submitted: auto-generated (RFC 3834). No header carries the outbox
+// row's id, which would tell how much was sent.
 type Dispatcher struct {
 	DB  *sqlx.DB
 	Now func() time.Time

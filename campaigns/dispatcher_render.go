@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/tidings/tidings/delivery"
@@ -53,7 +52,13 @@ func (d *Dispatcher) render(ctx context.Context, it *Item) (*delivery.Message, e
 	default:
 		return nil, fmt.Errorf("cannot render a %q item", it.Kind)
 	}
-	msg.Headers = listHeaders(unsubscribe, it.ListSlug, d.listDomain(it.FromEmail))
-	msg.Headers["X-Tidings-Outbox"] = strconv.FormatInt(it.ID, 10)
+	domain := d.listDomain(it.FromEmail)
+	msg.Headers = listHeaders(unsubscribe, it.ListSlug, domain)
+	msg.Headers["Feedback-ID"] = feedbackID(it, domain)
+	if it.Kind == KindConfirm {
+		// Sent because someone filled in a form, not by a person: RFC 3834
+		// asks auto-responders not to answer it.
+		msg.Headers["Auto-Submitted"] = "auto-generated"
+	}
 	return msg, nil
 }

@@ -150,19 +150,30 @@ func TestDispatcher_Send(t *testing.T) {
 	if len(msgs) != 2 {
 		t.Fatalf("caught %d messages, want 2", len(msgs))
 	}
-	byOutbox := map[string]devmail.Message{}
+	byID := map[string]devmail.Message{} // by Message-ID, which the outbox row keeps
 	for _, m := range msgs {
-		byOutbox[m.Header.Get("X-Tidings-Outbox")] = m
+		byID[m.Header.Get("Message-Id")] = m
+		if got := m.Header.Get("X-Tidings-Outbox"); got != "" {
+			t.Errorf("X-Tidings-Outbox %q: the row's id tells how much was sent", got)
+		}
+		if got := m.Header.Get("Auto-Submitted"); got != "" {
+			t.Errorf("Auto-Submitted %q on a welcome or step email", got)
+		}
 	}
 	for _, r := range rows {
 		if r.Status != "sent" || r.Attempts != 1 || r.MessageID == "" {
 			t.Fatalf("row %+v", r)
 		}
-		m, ok := byOutbox[fmt.Sprint(r.ID)]
+		m, ok := byID[r.MessageID]
 		if !ok {
 			t.Fatalf("row %d not caught", r.ID)
 		}
+		content := list // a welcome email's content is its list's
+		if r.Kind == "step" {
+			content = step.ID
+		}
 		for k, want := range map[string]string{
+			"Feedback-ID":           fmt.Sprintf("%d:coach:%s:news.example.com", content, r.Kind),
 			"List-Unsubscribe":      "<" + e.links.Unsubscribe(s.subscriptionID) + ">",
 			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
 			"Message-Id":            r.MessageID,
@@ -186,7 +197,7 @@ func TestDispatcher_Send(t *testing.T) {
 	if rows[0].MessageID == rows[1].MessageID {
 		t.Fatal("the same Message-ID twice")
 	}
-	w, st := byOutbox[fmt.Sprint(rows[0].ID)], byOutbox[fmt.Sprint(rows[1].ID)]
+	w, st := byID[rows[0].MessageID], byID[rows[1].MessageID]
 	if w.Subject != "Welcome, Ada" {
 		t.Errorf("welcome subject %q", w.Subject)
 	}
@@ -227,9 +238,16 @@ func TestDispatcher_Priority(t *testing.T) {
 	if len(msgs) != 31 || msgs[0].To[0] != "new@example.com" {
 		t.Fatalf("first of %d messages went to %v", len(msgs), msgs[0].To)
 	}
-	// It carries the confirmation link of that subscription.
+	// It carries the confirmation link of that subscription, and says it
+	// was sent by a machine (RFC 3834), so that auto-responders keep quiet.
 	if !strings.Contains(msgs[0].Text, e.links.Confirm(p.subscriptionID)) {
 		t.Fatalf("no confirm link in\n%s", msgs[0].Text)
+	}
+	if got := msgs[0].Header.Get("Auto-Submitted"); got != "auto-generated" {
+		t.Errorf("confirmation's Auto-Submitted %q, want auto-generated", got)
+	}
+	if got, want := msgs[0].Header.Get("Feedback-ID"), fmt.Sprintf("%d:coach:confirm:", list); !strings.HasPrefix(got, want) {
+		t.Errorf("confirmation's Feedback-ID %q, want %s<sender>", got, want)
 	}
 }
 
@@ -602,7 +620,6 @@ func TestDispatcher_Concurrent(t *testing.T) {
 	wg.Wait()
 	seen := map[string]int{}
 	for _, m := range e.catch.Messages() {
-		seen[m.Header.Get("X-Tidings-Outbox")]++
 		seen["msgid "+m.Header.Get("Message-Id")]++
 	}
 	if got := e.catch.Caught(); got != n {

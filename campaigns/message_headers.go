@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -15,6 +16,15 @@ func listHeaders(unsubscribe, slug, domain string) map[string]string {
 		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
 		"List-Id":               "<" + slug + "." + domain + ">",
 	}
+}
+
+// feedbackID is the Feedback-ID of it's message, as Gmail's feedback loop
+// reads it: campaign, list, kind and sender, each free of colons. The
+// campaign is the id of the content (the broadcast, step or bonus; the list
+// for its confirmation and welcome emails), which names the mailing without
+// telling how many messages were sent; the sender is domain, the List-Id's.
+func feedbackID(it *Item, domain string) string {
+	return strconv.FormatInt(it.ContentID, 10) + ":" + it.ListSlug + ":" + it.Kind + ":" + strings.ReplaceAll(domain, ":", "")
 }
 
 // listDomain is the right-hand side of List-Id: the host of BaseURL (read

@@ -34,7 +34,7 @@ type Message struct {
 
 	// Headers are further header fields, such as List-Unsubscribe and
 	// List-Unsubscribe-Post (RFC 2369, RFC 8058), List-Id (RFC 2919) or
-	// X-Tidings-Outbox. They cannot replace the fields that come from the
+	// Feedback-ID. They cannot replace the fields that come from the
 	// other fields of Message, nor the MIME fields.
 	Headers map[string]string
 }

@@ -92,7 +92,7 @@ func newMessage(to string) *delivery.Message {
 			"List-Unsubscribe":      "<https://example.com/unsubscribe/TOKEN>",
 			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
 			"List-Id":               "Tidings Weekly <weekly.example.com>",
-			"X-Tidings-Outbox":      "42",
+			"Feedback-ID":           "42:coach:step:news.example.com",
 		},
 	}
 }
@@ -122,7 +122,7 @@ func TestConn_Send(t *testing.T) {
 			{"List-Unsubscribe", "<https://example.com/unsubscribe/TOKEN>"},
 			{"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"},
 			{"List-Id", "Tidings Weekly <weekly.example.com>"},
-			{"X-Tidings-Outbox", "42"},
+			{"Feedback-ID", "42:coach:step:news.example.com"},
 			{"From", `"Tidings Weekly" <news@example.com>`},
 			{"Reply-To", "<editor@example.com>"},
 		}
