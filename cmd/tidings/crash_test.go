@@ -140,13 +140,18 @@ func mustAllReached(t *testing.T, sink counter, n int) map[string]int {
 // sentUnrecorded returns the recipients the sink has caught whose message is
 // still queued: sent, but not recorded as sent. Once the sending process has
 // stopped, they are what it had in flight; they will go out again. It first
-// waits for the sink to settle: a message written whole just before the
-// process died is still being taken in.
+// waits for the sink to have read all the dead process wrote: a message
+// written whole just before it died may still be in the socket, and on a
+// busy machine for longer than any pause would allow. The connections close
+// when the sink has read them to their end.
 func sentUnrecorded(t *testing.T, db *sqlx.DB, sink counter) map[string]bool {
 	t.Helper()
-	for n := -1; n != sink.Caught(); {
-		n = sink.Caught()
-		time.Sleep(300 * time.Millisecond)
+	deadline := time.Now().Add(time.Minute)
+	for sink.OpenConnections() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sink still has %d connections open a minute after the sender stopped", sink.OpenConnections())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	caught := sink.perRecipient()
 	var queued []string

@@ -221,6 +221,15 @@ func (s *Server) Connections() int {
 	return s.conns
 }
 
+// OpenConnections returns how many connections are open now. Once a client
+// has gone, its connections close when the server has read all it sent, so
+// none open means every message the clients wrote whole has been caught.
+func (s *Server) OpenConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open)
+}
+
 // DropConnections closes every open connection at once, without a reply, as
 // a relay does with idle connections or when it restarts. The server goes on
 // accepting new ones.
