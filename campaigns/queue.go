@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/tidings/tidings/subscribers"
 )
@@ -43,7 +44,7 @@ func (q *Queue) OnEvent(ctx context.Context, tx *sqlx.Tx, e subscribers.Event) e
 	var err error
 	switch e.Kind {
 	case subscribers.EventConfirmationRequested:
-		err = queueConfirmation(ctx, tx, now, e)
+		err = queueConfirmations(ctx, tx, []subscribers.Event{e})
 	case subscribers.EventConfirmed:
 		err = startSeries(ctx, tx, now, e, true)
 	case subscribers.EventImported:
@@ -62,16 +63,59 @@ func (q *Queue) OnEvent(ctx context.Context, tx *sqlx.Tx, e subscribers.Event) e
 	return nil
 }
 
-// queueConfirmation queues the confirmation email. A second request (the
-// subscriber signed up again after the cool-down) queues the same row again,
-// and takes it from a claim that holds it: that claim's last check then
-// finds the row no longer held, so the earlier request's link is not sent
-// (or, if the relay already has it, not recorded), and the new request's
-// goes out.
-func queueConfirmation(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscribers.Event) error {
+// OnEvents applies events in tx as OnEvent applies each, in their order,
+// but queues the confirmation emails they request in one statement, after
+// the rest: it is wired as subscribers.Store.OnEvents, for the sign-ups that
+// are written together.
+func (q *Queue) OnEvents(ctx context.Context, tx *sqlx.Tx, events []subscribers.Event) error {
+	var confirms []subscribers.Event
+	for _, e := range events {
+		if e.Kind != subscribers.EventConfirmationRequested {
+			if err := q.OnEvent(ctx, tx, e); err != nil {
+				return err
+			}
+			continue
+		}
+		if e.At.IsZero() {
+			return fmt.Errorf("campaigns: %s of subscription %d has no time", e.Kind, e.SubscriptionID)
+		}
+		confirms = append(confirms, e)
+	}
+	if err := queueConfirmations(ctx, tx, confirms); err != nil {
+		return fmt.Errorf("campaigns: on %d confirmation requests: %w", len(confirms), err)
+	}
+	return nil
+}
+
+// queueConfirmations queues the confirmation email of each event, due at its
+// time. A second request (the subscriber signed up again after the
+// cool-down) queues the same row again, and takes it from a claim that holds
+// it: that claim's last check then finds the row no longer held, so the
+// earlier request's link is not sent (or, if the relay already has it, not
+// recorded), and the new request's goes out. Of two requests of one
+// subscription among events, the later one counts.
+func queueConfirmations(ctx context.Context, tx *sqlx.Tx, events []subscribers.Event) error {
+	type key struct{ subscriber, list int64 }
+	last := make(map[key]int, len(events))
+	for i, e := range events {
+		last[key{e.SubscriberID, e.ListID}] = i
+	}
+	var subscriberIDs, subscriptionIDs, listIDs []int64
+	var dues []string
+	for i, e := range events {
+		if last[key{e.SubscriberID, e.ListID}] != i {
+			continue
+		}
+		subscriberIDs, subscriptionIDs, listIDs = append(subscriberIDs, e.SubscriberID), append(subscriptionIDs, e.SubscriptionID), append(listIDs, e.ListID)
+		dues = append(dues, e.At.UTC().Format(time.RFC3339Nano))
+	}
+	if len(dues) == 0 {
+		return nil
+	}
 	const q = `
 		INSERT INTO outbox (kind, subscriber_id, subscription_id, list_id, ref, priority, status, due_at, created_at, updated_at)
-		VALUES ('confirm', $1, $2, $3, 0, 0, 'queued', $4, $4, $4)
+		SELECT 'confirm', r, s, l, 0, 0, 'queued', d, d, d
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS u (r, s, l, d)
 		ON CONFLICT (subscriber_id, list_id, kind, ref) WHERE kind IN ('confirm', 'welcome', 'bonus')
 		DO UPDATE SET
 		    subscription_id = EXCLUDED.subscription_id,
@@ -86,7 +130,7 @@ func queueConfirmation(ctx context.Context, tx *sqlx.Tx, now time.Time, e subscr
 		    claimed_until = NULL,
 		    claimed_by = NULL,
 		    updated_at = EXCLUDED.updated_at`
-	_, err := tx.ExecContext(ctx, q, e.SubscriberID, e.SubscriptionID, e.ListID, now)
+	_, err := tx.ExecContext(ctx, q, pq.Array(subscriberIDs), pq.Array(subscriptionIDs), pq.Array(listIDs), pq.StringArray(dues))
 	return err
 }
 

@@ -33,6 +33,16 @@ type Store struct {
 	// whole change back and is returned (wrapped) to the caller.
 	OnEvent EventFunc
 
+	// OnEvents, when set, is called instead of OnEvent for the events that
+	// one statement appends together (the sign-ups of a batch), in the order
+	// they were appended, so that what they queue can be queued together
+	// too. Without it, OnEvent is called for each.
+	OnEvents EventsFunc
+
+	// signups are the sign-ups waiting to be written together (see
+	// subscribeQueued).
+	signups signupQueue
+
 	// ConfirmCooldown is the least time between two confirmation requests
 	// for one subscription, so repeated sign-ups cannot be used to flood a
 	// mailbox. Zero means DefaultConfirmCooldown (1h); negative means none.
@@ -146,6 +156,64 @@ func (s *Store) appendEvent(ctx context.Context, tx *sqlx.Tx, e *Event) error {
 	if s.OnEvent != nil {
 		if err := s.OnEvent(ctx, tx, *e); err != nil {
 			return fmt.Errorf("on %s event: %w", e.Kind, err)
+		}
+	}
+	return nil
+}
+
+// appendEvents writes events in one statement, fills in their ids, and calls
+// OnEvents (or OnEvent for each) in the same transaction.
+func (s *Store) appendEvents(ctx context.Context, tx *sqlx.Tx, events []*Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	n := len(events)
+	subscriptions, subscribers, lists := make([]int64, n), make([]int64, n), make([]int64, n)
+	kinds, ats, ips, agents, forms, consents, reasons := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, e := range events {
+		subscriptions[i], subscribers[i], lists[i] = e.SubscriptionID, e.SubscriberID, e.ListID
+		kinds[i], ats[i], ips[i], agents[i] = e.Kind, e.At.Format(time.RFC3339Nano), e.IP, e.UserAgent
+		forms[i], consents[i], reasons[i] = e.Form, e.ConsentText, e.Reason
+	}
+	// WITH ORDINALITY numbers the rows, so that each id goes back to its
+	// event whatever order RETURNING gives them in.
+	const q = `
+		WITH u AS (
+		    SELECT *
+		    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+		         WITH ORDINALITY AS u (subscription_id, subscriber_id, list_id, kind, at, ip, user_agent, form, consent_text, reason, i)
+		), e AS (
+		    INSERT INTO events (subscription_id, subscriber_id, list_id, kind, at, ip, user_agent, form, consent_text, reason)
+		    SELECT subscription_id, subscriber_id, list_id, kind, at, ip, user_agent, form, consent_text, reason
+		    FROM u
+		    ORDER BY i
+		    RETURNING id
+		)
+		SELECT id FROM e ORDER BY id`
+	var ids []int64
+	if err := tx.SelectContext(ctx, &ids, q, pq.Array(subscriptions), pq.Array(subscribers), pq.Array(lists),
+		pq.StringArray(kinds), pq.StringArray(ats), pq.StringArray(ips), pq.StringArray(agents), pq.StringArray(forms),
+		pq.StringArray(consents), pq.StringArray(reasons)); err != nil {
+		return fmt.Errorf("append %d events: %w", n, err)
+	}
+	if len(ids) != n {
+		return fmt.Errorf("append %d events: %d written", n, len(ids))
+	}
+	out := make([]Event, n)
+	for i, e := range events {
+		e.ID = ids[i]
+		out[i] = *e
+	}
+	switch {
+	case s.OnEvents != nil:
+		if err := s.OnEvents(ctx, tx, out); err != nil {
+			return fmt.Errorf("on %d events: %w", n, err)
+		}
+	case s.OnEvent != nil:
+		for _, e := range out {
+			if err := s.OnEvent(ctx, tx, e); err != nil {
+				return fmt.Errorf("on %s event: %w", e.Kind, err)
+			}
 		}
 	}
 	return nil

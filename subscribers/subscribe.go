@@ -65,11 +65,10 @@ func (s *Store) Subscribe(ctx context.Context, req SubscribeRequest) (int64, err
 	}
 	m := cleanMeta(req.Meta)
 
-	var id int64
-	err = s.inTx(ctx, nil, func(tx *sqlx.Tx, now time.Time) error {
-		var err error
-		id, err = s.subscribe(ctx, tx, req.List, email, name, req.Timezone, tags, m, now)
-		return err
+	// Written with the sign-ups that arrive at the same time, in one
+	// transaction (subscribe_batch.go).
+	id, err := s.subscribeQueued(ctx, &queuedSignup{
+		slug: req.List, email: email, name: name, tz: req.Timezone, tags: tags, meta: m, done: make(chan struct{}),
 	})
 	if err != nil {
 		return 0, wrap("subscribe", err)

@@ -67,3 +67,7 @@ type Event struct {
 
 // EventFunc is called inside the transaction that appended the event.
 type EventFunc func(ctx context.Context, tx *sqlx.Tx, e Event) error
+
+// EventsFunc is called inside the transaction that appended the events
+// together, in the order they were appended.
+type EventsFunc func(ctx context.Context, tx *sqlx.Tx, events []Event) error

@@ -107,7 +107,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 
 	tokens := &subscribers.Tokens{Secret: []byte(cfg.Secret)}
 	queue := &campaigns.Queue{}
-	a.subscribers = &subscribers.Store{DB: db, Now: now, Tokens: tokens, OnEvent: queue.OnEvent}
+	a.subscribers = &subscribers.Store{DB: db, Now: now, Tokens: tokens, OnEvent: queue.OnEvent, OnEvents: queue.OnEvents}
 	a.campaigns = &campaigns.Store{DB: db, Now: now}
 	a.editors = &editors.Store{DB: db, Now: now}
 
