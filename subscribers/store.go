@@ -398,6 +398,20 @@ func upsertSubscriber(ctx context.Context, tx *sqlx.Tx, email, name, timezone st
 	return r, false, nil
 }
 
+// subscriptionReturning and subscriptionReadBack read new subscriptions back
+// as subscriptionRows, with what their events need, in the statement that
+// inserts them: INSERT INTO subscriptions ... RETURNING subscriptionReturning
+// in a CTE named s, followed by subscriptionReadBack.
+const (
+	subscriptionReturning = `id, subscriber_id, list_id, status, confirmed_at, unsubscribed_at, created_at, confirm_sent_at, confirm_generation`
+	subscriptionReadBack  = `
+		SELECT s.id, s.subscriber_id, s.list_id, s.status, s.confirmed_at, s.unsubscribed_at, s.created_at, s.confirm_sent_at,
+		       s.confirm_generation, r.email, r.timezone AS subscriber_timezone, l.timezone AS list_timezone
+		FROM s
+		JOIN subscribers r ON r.id = s.subscriber_id
+		JOIN lists l ON l.id = s.list_id`
+)
+
 // upsertSubscription returns the subscription of the subscriber on the list,
 // locked, creating it with status if there is none; created says which. A
 // subscription is created pending only to be sent its confirmation request at
@@ -413,13 +427,8 @@ func upsertSubscription(ctx context.Context, tx *sqlx.Tx, subscriberID, listID i
 		    INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, confirm_sent_at, created_at, updated_at)
 		    VALUES ($1, $2, $3, CASE WHEN $3 = 'confirmed' THEN $4::timestamptz END, CASE WHEN $3 = 'pending' THEN $4::timestamptz END, $4, $4)
 		    ON CONFLICT (subscriber_id, list_id) DO NOTHING
-		    RETURNING id, subscriber_id, list_id, status, confirmed_at, unsubscribed_at, created_at, confirm_sent_at, confirm_generation
-		)
-		SELECT s.id, s.subscriber_id, s.list_id, s.status, s.confirmed_at, s.unsubscribed_at, s.created_at, s.confirm_sent_at,
-		       s.confirm_generation, r.email, r.timezone AS subscriber_timezone, l.timezone AS list_timezone
-		FROM s
-		JOIN subscribers r ON r.id = s.subscriber_id
-		JOIN lists l ON l.id = s.list_id`
+		    RETURNING ` + subscriptionReturning + `
+		)` + subscriptionReadBack
 	r = new(subscriptionRow)
 	err = tx.GetContext(ctx, r, insert, subscriberID, listID, status, now)
 	if err == nil {

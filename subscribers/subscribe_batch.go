@@ -203,13 +203,8 @@ func (s *Store) subscribeMany(ctx context.Context, tx *sqlx.Tx, batch []*queuedS
 		    INSERT INTO subscriptions (subscriber_id, list_id, status, confirm_sent_at, created_at, updated_at)
 		    SELECT r, l, 'pending', $3, $3, $3
 		    FROM unnest($1::bigint[], $2::bigint[]) AS u (r, l)
-		    RETURNING id, subscriber_id, list_id, status, confirmed_at, unsubscribed_at, created_at, confirm_sent_at, confirm_generation
-		)
-		SELECT s.id, s.subscriber_id, s.list_id, s.status, s.confirmed_at, s.unsubscribed_at, s.created_at, s.confirm_sent_at,
-		       s.confirm_generation, r.email, r.timezone AS subscriber_timezone, l.timezone AS list_timezone
-		FROM s
-		JOIN subscribers r ON r.id = s.subscriber_id
-		JOIN lists l ON l.id = s.list_id`
+		    RETURNING ` + subscriptionReturning + `
+		)` + subscriptionReadBack
 	var subs []*subscriptionRow
 	if len(made) > 0 {
 		if err := tx.SelectContext(ctx, &subs, insertSubscriptions, pq.Array(subscriberIDs), pq.Array(listIDs), now); err != nil {
