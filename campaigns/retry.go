@@ -12,15 +12,14 @@ import (
 // about four hours after the first try.
 const DefaultRetrySchedule = "5s,15s,30s,1m,2m,5m,15m,30m,1h,2h"
 
-// defaultWaits is DefaultRetrySchedule parsed; an array, so that no caller
-// can change it.
-func defaultWaits() [10]time.Duration {
-	return [...]time.Duration{
-		5 * time.Second, 15 * time.Second, 30 * time.Second,
-		time.Minute, 2 * time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
-		time.Hour, 2 * time.Hour,
+// defaultRetries is DefaultRetrySchedule parsed, once; Wait only reads it.
+var defaultRetries = func() RetrySchedule {
+	rs, err := ParseRetrySchedule(DefaultRetrySchedule)
+	if err != nil {
+		panic("campaigns: DefaultRetrySchedule: " + err.Error())
 	}
-}
+	return rs
+}()
 
 // MaxRetrySchedule is the most waits a RetrySchedule may list.
 const MaxRetrySchedule = 20
@@ -63,8 +62,7 @@ func ParseRetrySchedule(s string) (RetrySchedule, error) {
 // past the end of rs, its last wait. An empty rs is DefaultRetrySchedule.
 func (rs RetrySchedule) Wait(attempt int) time.Duration {
 	if len(rs) == 0 {
-		waits := defaultWaits()
-		rs = waits[:]
+		rs = defaultRetries
 	}
 	return rs[min(max(attempt, 1), len(rs))-1]
 }

@@ -142,23 +142,10 @@ func isUniqueViolation(err error, constraint string) bool {
 	return errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == constraint
 }
 
-// appendEvent writes e, fills in its id and calls OnEvent in the same transaction.
+// appendEvent writes e, fills in its id and calls OnEvent in the same
+// transaction (see appendEvents).
 func (s *Store) appendEvent(ctx context.Context, tx *sqlx.Tx, e *Event) error {
-	const q = `
-		INSERT INTO events (subscription_id, subscriber_id, list_id, kind, at, ip, user_agent, form, consent_text, reason)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-		RETURNING id`
-	if err := tx.GetContext(ctx, &e.ID, q,
-		e.SubscriptionID, e.SubscriberID, e.ListID, e.Kind, e.At,
-		e.IP, e.UserAgent, e.Form, e.ConsentText, e.Reason); err != nil {
-		return fmt.Errorf("append %s event: %w", e.Kind, err)
-	}
-	if s.OnEvent != nil {
-		if err := s.OnEvent(ctx, tx, *e); err != nil {
-			return fmt.Errorf("on %s event: %w", e.Kind, err)
-		}
-	}
-	return nil
+	return s.appendEvents(ctx, tx, []*Event{e})
 }
 
 // appendEvents writes events in one statement, fills in their ids, and calls
@@ -175,8 +162,10 @@ func (s *Store) appendEvents(ctx context.Context, tx *sqlx.Tx, events []*Event) 
 		kinds[i], ats[i], ips[i], agents[i] = e.Kind, e.At.Format(time.RFC3339Nano), e.IP, e.UserAgent
 		forms[i], consents[i], reasons[i] = e.Form, e.ConsentText, e.Reason
 	}
-	// WITH ORDINALITY numbers the rows, so that each id goes back to its
-	// event whatever order RETURNING gives them in.
+	// The rows are inserted in the order of events (ORDER BY i), so their
+	// ids, drawn from the sequence one row after the other, ascend in that
+	// order: read back sorted, the k-th id is the k-th event's, whatever
+	// order RETURNING gives them in.
 	const q = `
 		WITH u AS (
 		    SELECT *
@@ -194,7 +183,7 @@ func (s *Store) appendEvents(ctx context.Context, tx *sqlx.Tx, events []*Event) 
 	if err := tx.SelectContext(ctx, &ids, q, pq.Array(subscriptions), pq.Array(subscribers), pq.Array(lists),
 		pq.StringArray(kinds), pq.StringArray(ats), pq.StringArray(ips), pq.StringArray(agents), pq.StringArray(forms),
 		pq.StringArray(consents), pq.StringArray(reasons)); err != nil {
-		return fmt.Errorf("append %d events: %w", n, err)
+		return fmt.Errorf("append %s event (of %d): %w", events[0].Kind, n, err)
 	}
 	if len(ids) != n {
 		return fmt.Errorf("append %d events: %d written", n, len(ids))

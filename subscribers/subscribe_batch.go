@@ -2,7 +2,6 @@ package subscribers
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"slices"
 	"strings"
@@ -257,7 +256,7 @@ func signupFacts(ctx context.Context, tx *sqlx.Tx, batch []*queuedSignup) (map[s
 		lists[l.Slug] = l
 	}
 	var sup []string
-	if err := tx.SelectContext(ctx, &sup, `SELECT email FROM suppressions WHERE email = ANY ($1)`, pq.StringArray(keys)); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := tx.SelectContext(ctx, &sup, `SELECT email FROM suppressions WHERE email = ANY ($1)`, pq.StringArray(keys)); err != nil {
 		return nil, nil, err
 	}
 	suppressed := make(map[string]bool, len(sup))
