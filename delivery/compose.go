@@ -18,7 +18,8 @@ import (
 // lines end in CRLF, and no line starts with a dot, so it needs no dot
 // stuffing (RFC 5321 section 4.5.2). The bodies are quoted-printable (RFC
 // 2045 section 6.7), so every line is 7-bit and at most 76 characters long.
-// It returns the envelope sender and recipient too. Its errors describe a
+// It returns the envelope sender (ReturnPath, else the From address) and
+// recipient too. Its errors describe a
 // message that can never be sent; those wrapping errRecipient are about the
 // To address.
 //
@@ -38,6 +39,12 @@ func compose(dst []byte, m *Message, date time.Time, cache *fixedCache) (data []
 	to, err = bareAddress(m.To)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("%w %q: %w", errRecipient, m.To, err)
+	}
+	envelopeFrom := from
+	if m.ReturnPath != "" {
+		if envelopeFrom, err = bareAddress(m.ReturnPath); err != nil {
+			return nil, "", "", fmt.Errorf("return path %q: %w", m.ReturnPath, err)
+		}
 	}
 	var replyTo string
 	if m.ReplyTo != "" {
@@ -129,7 +136,7 @@ func compose(dst []byte, m *Message, date time.Time, cache *fixedCache) (data []
 	if b[len(b)-1] != '\n' {
 		b = append(b, "\r\n"...) // DATA ends with a line of its own
 	}
-	return b, from, to, nil
+	return b, envelopeFrom, to, nil
 }
 
 // body is a body part as a string, or in pieces when spliced is set.

@@ -14,13 +14,18 @@ import (
 // Message is one rendered message to one recipient.
 type Message struct {
 	FromName  string // display name of the sender; may be empty
-	FromEmail string // bare address, also the envelope sender (MAIL FROM)
-	ReplyTo   string // address, optionally "Name <address>"; empty for none
-	To        string // bare address of the recipient, also the envelope recipient
-	ToName    string // display name of the recipient; may be empty
-	Subject   string
-	HTML      string // the text/html alternative; may be empty if Text is not
-	Text      string // the text/plain alternative; may be empty if HTML is not
+	FromEmail string // bare address, also the envelope sender (MAIL FROM) unless ReturnPath is set
+	// ReturnPath, when set, is the envelope sender instead of FromEmail: a
+	// bare address of the bounce domain naming this message (VERP), so that
+	// a bounce says which message failed (RFC 5321 section 4.4: it becomes
+	// the Return-Path).
+	ReturnPath string
+	ReplyTo    string // address, optionally "Name <address>"; empty for none
+	To         string // bare address of the recipient, also the envelope recipient
+	ToName     string // display name of the recipient; may be empty
+	Subject    string
+	HTML       string // the text/html alternative; may be empty if Text is not
+	Text       string // the text/plain alternative; may be empty if HTML is not
 
 	// HTMLSpliced and TextSpliced, when set, are HTML and Text in pieces, so
 	// that what many messages share is encoded once (see Spliced); HTML and

@@ -203,6 +203,7 @@ func TestConn_Send(t *testing.T) {
 			{"EmptyTo", func(m *delivery.Message) { m.To = "" }, true},
 			{"BadFrom", func(m *delivery.Message) { m.FromEmail = "news" }, false},
 			{"BadReplyTo", func(m *delivery.Message) { m.ReplyTo = "editor" }, false},
+			{"BadReturnPath", func(m *delivery.Message) { m.ReturnPath = "Bounces <b-x@bounces.example.com>" }, false},
 			{"NoBody", func(m *delivery.Message) { m.Text, m.HTML = "", "" }, false},
 			{"BadMessageID", func(m *delivery.Message) { m.MessageID = "no-brackets@example.com" }, false},
 			{"ReservedHeader", func(m *delivery.Message) { m.Headers["subject"] = "again" }, false},
@@ -219,6 +220,24 @@ func TestConn_Send(t *testing.T) {
 		}
 		if n := srv.Connections(); n != 0 {
 			t.Errorf("%d connections for messages that cannot be sent, want 0", n)
+		}
+	})
+
+	t.Run("ReturnPath", func(t *testing.T) {
+		t.Parallel()
+		srv := MustStart(t, devmail.Options{})
+		c := MustDial(t, MustSender(t, plainURL(srv)))
+		m := newMessage("ann@example.org")
+		m.ReturnPath = "b-token@bounces.example.com"
+		if r := c.Send(context.Background(), m); r.Status != delivery.Sent || r.Err != nil {
+			t.Fatalf("Send = %+v", r)
+		}
+		msgs := srv.Messages()
+		if len(msgs) != 1 {
+			t.Fatalf("caught %d messages, want 1", len(msgs))
+		}
+		if got := msgs[0]; got.From != m.ReturnPath || got.Header.Get("From") != `"Tidings Weekly" <news@example.com>` {
+			t.Errorf("envelope sender %q, From %q; want the return path and the list's From", got.From, got.Header.Get("From"))
 		}
 	})
 
