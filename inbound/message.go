@@ -154,10 +154,11 @@ func decode(r io.Reader, h textproto.Header) io.Reader {
 }
 
 // readText reads a text part as UTF-8: its transfer encoding undone, its
-// charset converted, bytes that are not UTF-8 replaced.
+// charset converted, bytes that are not UTF-8 replaced, its lines ended
+// with LF whatever the wire used.
 func readText(r io.Reader, h textproto.Header, params map[string]string) string {
 	b := readBounded(decode(r, h), maxTextPart)
-	return toUTF8(b, params["charset"])
+	return strings.ReplaceAll(toUTF8(b, params["charset"]), "\r\n", "\n")
 }
 
 // toUTF8 converts b from the named charset; an unknown charset is taken as
