@@ -49,6 +49,11 @@ const maxEvents = 100
 // of MIME parts, and reads only the parts it needs; it is safe for
 // concurrent use.
 func Parse(raw []byte) ([]Event, error) {
+	// RFC 5322 section 2.1: an empty line ends the header, also when the
+	// body is empty; mail without one was cut short or is not mail.
+	if !bytes.Contains(raw, []byte("\n\n")) && !bytes.Contains(raw, []byte("\n\r\n")) {
+		return nil, fmt.Errorf("%w: no empty line after the header", ErrMessage)
+	}
 	br := bufio.NewReader(bytes.NewReader(raw))
 	h, err := textproto.ReadHeader(br)
 	if err != nil {

@@ -6,10 +6,11 @@ import (
 	"strings"
 )
 
-// enhancedPattern is an enhanced status code (RFC 3463 section 2:
-// class.subject.detail) standing alone, not part of an IP address or a
-// version number.
-var enhancedPattern = regexp.MustCompile(`(?:^|[^0-9.])([245]\.[0-9]{1,3}\.[0-9]{1,3})(?:[^0-9.]|\.(?:[^0-9]|$)|$)`)
+// enhancedPattern is an enhanced status code of a failure (RFC 3463
+// section 2: class.subject.detail, class 4 or 5; class 2 is success and
+// gives no event) standing alone, not part of an IP address or a version
+// number.
+var enhancedPattern = regexp.MustCompile(`(?:^|[^0-9.])([45]\.[0-9]{1,3}\.[0-9]{1,3})(?:[^0-9.]|\.(?:[^0-9]|$)|$)`)
 
 // basicPattern is a basic SMTP reply code (RFC 5321 section 4.2) of a
 // failure, as a reply line starts it: "550 ...", "550-...", "554: ...".
