@@ -55,21 +55,10 @@ func (m *message) autoReply() (Event, bool) {
 }
 
 // autoReplySubject reports whether subject begins as an automatic
-// answer's, perhaps after a reply's "Re:" or "AW:".
+// answer's. A reply's "Re:" in front is not looked past: a person answering
+// a message titled so is a person.
 func autoReplySubject(subject string) bool {
 	s := strings.ToLower(strings.TrimSpace(subject))
-	for range 3 {
-		trimmed := false
-		for _, prefix := range []string{"re:", "aw:", "sv:", "fw:", "fwd:"} {
-			if strings.HasPrefix(s, prefix) {
-				s = strings.TrimSpace(s[len(prefix):])
-				trimmed = true
-			}
-		}
-		if !trimmed {
-			break
-		}
-	}
 	for _, start := range autoReplySubjects {
 		if strings.HasPrefix(s, start) {
 			return true
