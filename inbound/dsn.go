@@ -29,6 +29,11 @@ func (m *message) dsnEvents() []Event {
 				continue
 			}
 			ev.MessageID = origID
+			if ev.MessageID == "" {
+				// Gmail and Exchange name the original in the per-message
+				// fields too, which is all there is when the copy is left out.
+				ev.MessageID = msgID(perMessage.get("x-original-message-id"))
+			}
 			if ev.At.IsZero() {
 				ev.At = sent
 			}

@@ -397,3 +397,18 @@ func TestParse_Bad(t *testing.T) {
 		}
 	}
 }
+
+// TestParse_DSNWithoutOriginal shows the Message-ID taken from the
+// per-message X-Original-Message-ID when the report encloses no copy.
+func TestParse_DSNWithoutOriginal(t *testing.T) {
+	raw := "From: mailer-daemon@googlemail.com\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n" +
+		"--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; googlemail.com\nX-Original-Message-ID: <w9@news.example.com>\n\n" +
+		"Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.1.1\n--b--\n"
+	got, err := Parse([]byte(raw))
+	if err != nil {
+		t.Fatalf("Parse(%q): %v", raw, err)
+	}
+	if d := check(got, []want{{Kind: Bounce, Hard: true, Recipient: "a@example.net", Status: "5.1.1", MessageID: "<w9@news.example.com>"}}); d != "" {
+		t.Errorf("Parse(%q): %s", raw, d)
+	}
+}
