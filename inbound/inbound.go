@@ -43,11 +43,14 @@ type Event struct {
 	Address Address
 
 	// Recipient is the address the report is about (a DSN's Final-Recipient,
-	// an ARF report's Original-Rcpt-To, a webhook's recipient), lower-cased;
-	// empty when the report does not say.
+	// an ARF report's Original-Rcpt-To, the failed address a bounce's text
+	// names, a webhook's recipient), or for a Reply or an AutoReply the
+	// address it is from; lower-cased; empty when the report does not say.
 	Recipient string
 	// MessageID is the Message-ID of the message the report is about, with
-	// its angle brackets, when the report quotes it; else empty.
+	// its angle brackets, when the report quotes it (for a Reply or an
+	// AutoReply: the message it answers, by In-Reply-To or References);
+	// else empty.
 	MessageID string
 
 	Status     string // RFC 3463 enhanced status code, such as "5.1.1"; may be empty
@@ -59,10 +62,14 @@ type Event struct {
 	// so that the same event delivered twice is acted on once; empty for
 	// mail, which the receiver deduplicates by its own Message-ID.
 	ID string
-	At time.Time // when the source says it happened; zero when it does not
+	// At is when the source says it happened: a DSN's Last-Attempt-Date or
+	// Arrival-Date, an ARF report's Arrival-Date, else the report's own
+	// Date; in UTC, zero when none is given.
+	At time.Time
 
-	// Subject and Text are a Reply's subject and plain text (quoted
-	// history left in), each bounded.
+	// Subject and Text are a Reply's subject (an AutoReply's too), decoded,
+	// and its plain text (quoted history left in, lines ended with LF),
+	// at most MaxText bytes.
 	Subject, Text string
 }
 
