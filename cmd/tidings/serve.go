@@ -140,7 +140,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 	a.web, err = web.NewServer(web.Config{
 		Subscribers: a.subscribers, Campaigns: a.campaigns, Editors: a.editors, Inbox: a.inbox,
 		BaseURL: baseURL, Secret: []byte(cfg.Secret), ConfirmTTL: confirmTTL,
-		Logger: logger, Now: now, SendTest: sendTest, Tester: tester,
+		Logger: logger, Now: now, SendTest: sendTest, Tester: tester, DKIM: a.dkim,
 	})
 	if err != nil {
 		a.close()
