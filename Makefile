@@ -66,16 +66,19 @@ fuzz:
 # SIGNUPS sign-ups on the hosted form at 4 and 16 in parallel; then, with
 # FAULTS=temp-rcpt,lost-reply (or all), a broadcast through a faulty sink per
 # fault mode. make bench-faults runs only the fault modes, all of them.
+# DKIM=true (the default) times the broadcast again DKIM-signed, and the
+# signer alone; DKIM=false leaves it out.
 N ?= 10000
 CONNECTIONS ?= 10
 RUNS ?= 2
 SIGNUPS ?= 5000
 FAULTS ?=
+DKIM ?= true
 
 .PHONY: bench
 bench: build postgres
 	go build -o bin/tidings-bench ./cmd/tidings-bench
-	./bin/tidings-bench -n $(N) -connections $(CONNECTIONS) -runs $(RUNS) -signups $(SIGNUPS) -faults '$(FAULTS)' -tidings bin/tidings
+	./bin/tidings-bench -n $(N) -connections $(CONNECTIONS) -runs $(RUNS) -signups $(SIGNUPS) -faults '$(FAULTS)' -dkim=$(DKIM) -tidings bin/tidings
 
 .PHONY: bench-faults
 bench-faults: build postgres

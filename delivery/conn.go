@@ -130,6 +130,7 @@ func (c *Conn) SendAll(ctx context.Context, stop func(next int) bool, msgs []*Me
 		}
 		out = append(out, outgoing{data: data, from: from, to: to, index: i})
 	}
+	out = c.s.signAll(msgs, out, rs)
 	defer c.keep(out)
 
 	fill := func(from int, r Result) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wneessen/go-mail"
@@ -18,6 +19,10 @@ type Sender struct {
 	timeout time.Duration
 	client  *mail.Client // shared by every Conn: go-mail keeps per-connection state in smtp.Client
 	fixed   fixedCache   // the encoded Fixed pieces of Spliced bodies
+
+	// dkim is the signing keys (see SetDKIMKeys): swapped whole, and read
+	// without a lock by every SendAll.
+	dkim atomic.Pointer[dkimSet]
 }
 
 // NewSender checks cfg and returns a Sender for its relay. It does not

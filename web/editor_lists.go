@@ -133,6 +133,7 @@ type listPage struct {
 	Steps   int
 	Embed   *embedForm
 	Zones   []string
+	DKIM    *dkimStatus
 }
 
 // renderListPage shows the new-list or list settings page.
@@ -154,6 +155,10 @@ func (s *Server) renderListPage(w http.ResponseWriter, r *http.Request, status i
 		}
 		d.Steps = steps[d.List.ID]
 		if d.Embed, err = s.embedFormOf(r, d.List); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if d.DKIM, err = s.dkimStatusOf(ctx, d.List); err != nil {
 			s.fail(w, r, err)
 			return
 		}

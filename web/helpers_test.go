@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tidings/tidings/campaigns"
+	"github.com/tidings/tidings/dkimkeys"
 	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/internal/pgtest"
 	"github.com/tidings/tidings/subscribers"
@@ -37,6 +38,7 @@ type env struct {
 	clock *clock
 	subs  *subscribers.Store
 	eds   *editors.Store
+	dkim  *dkimkeys.Store
 	links *subscribers.Links
 	srv   *httptest.Server
 	web   *web.Server
@@ -52,10 +54,11 @@ func MustStart(t testing.TB, limits web.Limits) *env {
 	queue := &campaigns.Queue{}
 	subs := &subscribers.Store{DB: db, Now: clk.Now, Tokens: tokens, OnEvent: queue.OnEvent}
 	eds := &editors.Store{DB: db, Now: clk.Now, PasswordCost: bcrypt.MinCost}
-	e := &env{t: t, db: db, clock: clk, subs: subs, eds: eds}
+	dkim := &dkimkeys.Store{DB: db, Now: clk.Now, Secret: tokens.Secret}
+	e := &env{t: t, db: db, clock: clk, subs: subs, eds: eds, dkim: dkim}
 	s, err := web.NewServer(web.Config{
 		Subscribers: subs, Campaigns: &campaigns.Store{DB: db, Now: clk.Now}, Editors: eds,
-		Now: clk.Now, Limits: limits, Secret: tokens.Secret,
+		Now: clk.Now, Limits: limits, Secret: tokens.Secret, DKIM: dkim,
 	})
 	if err != nil {
 		t.Fatal(err)

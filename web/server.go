@@ -17,6 +17,7 @@ import (
 
 	"github.com/tidings/tidings"
 	"github.com/tidings/tidings/campaigns"
+	"github.com/tidings/tidings/dkimkeys"
 	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/internal/devmail"
 	"github.com/tidings/tidings/subscribers"
@@ -82,6 +83,9 @@ type Config struct {
 	// for the signed-in editor's address, from the list's sender; nil when
 	// this instance has no mail relay.
 	SendTest func(ctx context.Context, to string, msg *templates.Message, list *subscribers.List) error
+	// DKIM keeps the DKIM keys, whose records the list settings page shows;
+	// nil leaves signing off that page.
+	DKIM *dkimkeys.Store
 }
 
 // Server is the Tidings HTTP handler.
@@ -99,6 +103,7 @@ type Server struct {
 	now         func() time.Time
 	limits      Limits
 	sendTest    func(ctx context.Context, to string, msg *templates.Message, list *subscribers.List) error
+	dkim        *dkimkeys.Store
 
 	router     *mux.Router
 	pages      map[string]*template.Template
@@ -125,6 +130,7 @@ func NewServer(cfg Config) (*Server, error) {
 		now:         cfg.Now,
 		limits:      cfg.Limits,
 		sendTest:    cfg.SendTest,
+		dkim:        cfg.DKIM,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()

@@ -46,6 +46,10 @@ Usage:
   tidings token list                              list the API tokens (never their secrets)
   tidings token revoke ID                         revoke an API token
   tidings user add --email E [--password-file F]  create an editor (password from a prompt or a file)
+  tidings dkim keygen --domain D [--selector S] [--algorithm rsa|ed25519]
+                                                  make a DKIM signing key and print its DNS record
+  tidings dkim list                               list the DKIM keys
+  tidings dkim remove --domain D --selector S     remove a DKIM key
 
 Settings come from TIDINGS_* environment variables; flags of the same name
 override them. Run 'tidings COMMAND --help' for a command's flags.
@@ -64,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "token":
 		return runToken(ctx, rest, getenv, stdout, stderr)
+	case "dkim":
+		return runDKIM(ctx, rest, getenv, stdout, stderr)
 	case "user":
 		if len(rest) == 0 || rest[0] != "add" {
 			if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help") {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tidings/tidings/campaigns"
 	"github.com/tidings/tidings/delivery"
+	"github.com/tidings/tidings/dkimkeys"
 	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/internal/devmail"
 	"github.com/tidings/tidings/migrations"
@@ -71,6 +72,9 @@ type app struct {
 	scheduler   *campaigns.Scheduler
 	dispatcher  *campaigns.Dispatcher
 	web         *web.Server
+	dkim        *dkimkeys.Store    // the DKIM keys, loaded into senders (see loadDKIM)
+	senders     []*delivery.Sender // every Sender, for the DKIM keys
+	dkimLoaded  string             // what loadDKIM loaded last, to log only changes
 }
 
 // newApp connects, migrates and wires every part. In dev mode it also starts
@@ -110,6 +114,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 	a.subscribers = &subscribers.Store{DB: db, Now: now, Tokens: tokens, OnEvent: queue.OnEvent, OnEvents: queue.OnEvents}
 	a.campaigns = &campaigns.Store{DB: db, Now: now}
 	a.editors = &editors.Store{DB: db, Now: now}
+	a.dkim = &dkimkeys.Store{DB: db, Now: now, Secret: []byte(cfg.Secret)}
 
 	// The editors' test sends go straight to the relay, in every role that serves the web.
 	var sendTest func(context.Context, string, *templates.Message, *subscribers.List) error
@@ -120,6 +125,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 			a.close()
 			return nil, fmt.Errorf("TIDINGS_SMTP_URL: %w", err)
 		}
+		a.senders = append(a.senders, testSender)
 		sendTest = func(ctx context.Context, to string, msg *templates.Message, l *subscribers.List) error {
 			return campaigns.SendDraft(ctx, testSender, to, msg, l)
 		}
@@ -134,7 +140,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 	a.web, err = web.NewServer(web.Config{
 		Subscribers: a.subscribers, Campaigns: a.campaigns, Editors: a.editors, Inbox: a.inbox,
 		BaseURL: baseURL, Secret: []byte(cfg.Secret), ConfirmTTL: confirmTTL,
-		Logger: logger, Now: now, SendTest: sendTest, Tester: tester,
+		Logger: logger, Now: now, SendTest: sendTest, Tester: tester, DKIM: a.dkim,
 	})
 	if err != nil {
 		a.close()
@@ -149,6 +155,7 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 			a.close()
 			return nil, fmt.Errorf("TIDINGS_SMTP_URL: %w", err)
 		}
+		a.senders = append(a.senders, sender)
 		renderer, err := templates.NewRenderer()
 		if err != nil {
 			a.close()
@@ -159,6 +166,10 @@ func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.
 			DB: db, Now: now, Pool: &delivery.Pool{Sender: sender, Rate: cfg.SendRate, Logger: logger}, Renderer: renderer, Links: links, BaseURL: baseURL,
 			Workers: cfg.SMTPConnections, ClaimTimeout: cfg.ClaimTimeout, Retries: cfg.RetrySchedule, OnBounce: a.subscribers.Bounce, Logger: logger,
 		}
+	}
+	if err := a.loadDKIM(ctx); err != nil {
+		a.close()
+		return nil, err
 	}
 
 	return a, nil
@@ -237,6 +248,13 @@ func serve(ctx context.Context, cfg config, now func() time.Time, stdout io.Writ
 			if err := a.dispatcher.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				errc <- fmt.Errorf("dispatcher: %w", err)
 			}
+		}()
+	}
+	if len(a.senders) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.refreshDKIM(ctx)
 		}()
 	}
 	a.printWelcome(ctx, stdout, listenAddr)
