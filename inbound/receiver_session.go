@@ -5,6 +5,7 @@ import (
 	"io"
 	"runtime/debug"
 	"slices"
+	"sync"
 
 	"github.com/emersion/go-smtp"
 )
@@ -31,9 +32,7 @@ func (r *Receiver) newSession(c *smtp.Conn) (smtp.Session, error) {
 	return &receiverSession{r: r, conn: own, remote: c.Conn().RemoteAddr().String()}, nil
 }
 
-// receiverSession is one SMTP session. go-smtp calls its methods from one
-// goroutine at a time: the connection's, or for BDAT (RFC 3030) the one it
-// starts for Data.
+// receiverSession is one SMTP session.
 //
 // It implements no smtp.AuthSession, so go-smtp offers no AUTH: nobody signs
 // in, and mail is taken only for the bounce domain's own addresses.
@@ -42,12 +41,18 @@ type receiverSession struct {
 	conn   *receiverConn
 	remote string
 
+	// mu guards the transaction: for BDAT (RFC 3030) go-smtp runs Data on
+	// a goroutine of its own while the connection's goroutine goes on
+	// reading commands, such as an RSET that calls Reset.
+	mu     sync.Mutex
 	mailed bool // MAIL has begun a transaction
 	from   string
 	to     []Address
 }
 
 func (s *receiverSession) Mail(from string, opts *smtp.MailOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.mailed {
 		// RFC 5321 4.1.4: a transaction begun must be ended (RSET or
 		// data) before the next MAIL, so its recipients are never taken for
@@ -69,6 +74,8 @@ func (s *receiverSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err != nil {
 		return errNoSuchUser
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !slices.Contains(s.to, a) {
 		s.to = append(s.to, a)
 	}
@@ -78,7 +85,10 @@ func (s *receiverSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 // Data reads the message, never more than MaxSize bytes of it, and hands it
 // to Handle before its reply.
 func (s *receiverSession) Data(r io.Reader) error {
-	if len(s.to) == 0 {
+	s.mu.Lock()
+	from, to := s.from, slices.Clone(s.to)
+	s.mu.Unlock()
+	if len(to) == 0 {
 		// go-smtp refuses DATA before any accepted RCPT itself; this keeps
 		// a message with no verified recipient out whatever it does.
 		return errNoRcpt
@@ -102,8 +112,8 @@ func (s *receiverSession) Data(r io.Reader) error {
 		return errBroken
 	}
 	return s.r.handle(Mail{
-		From:       s.from,
-		To:         slices.Clone(s.to),
+		From:       from,
+		To:         to,
 		Data:       data,
 		RemoteAddr: s.remote,
 		Received:   s.r.cfg.Now(),
@@ -127,6 +137,8 @@ func (r *Receiver) handle(m Mail) (err error) {
 }
 
 func (s *receiverSession) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.mailed, s.from, s.to = false, "", s.to[:0]
 }
 

@@ -488,6 +488,28 @@ func TestReceiver_Shutdown(t *testing.T) {
 		}
 	})
 
+	t.Run("BeforeServe", func(t *testing.T) {
+		t.Parallel()
+		r, err := NewReceiver(ReceiverConfig{Addresses: a, Handle: func(context.Context, Mail) error { return nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Shutdown(receiverCtx(t)); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Serve(ln); !errors.Is(err, ErrReceiverClosed) {
+			t.Errorf("Serve after Shutdown = %v, want ErrReceiverClosed", err)
+		}
+		if nc, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			nc.Close()
+			t.Error("Serve after Shutdown left the port open")
+		}
+	})
+
 	t.Run("ContextEnds", func(t *testing.T) {
 		t.Parallel()
 		entered := make(chan struct{})
@@ -562,5 +584,75 @@ func TestLoadTLS_Bad(t *testing.T) {
 		if _, err := LoadTLS(tc.cert, tc.key); err == nil || !strings.Contains(err.Error(), tc.cert) {
 			t.Errorf("LoadTLS(%q, %q) = %v, want an error naming the files", tc.cert, tc.key, err)
 		}
+	}
+}
+
+// TestReceiver_Commands speaks SMTP line by line, for what go-smtp's client
+// does not send: commands out of order, extensions not offered, and BDAT
+// (RFC 3030), which go-smtp offers as CHUNKING.
+func TestReceiver_Commands(t *testing.T) {
+	t.Parallel()
+	a := mustAddresses(t, "bounces.example.com")
+	rcpt := "RCPT TO:<" + a.Bounce(1) + ">"
+	type step struct {
+		cmd  string // written with CRLF after it
+		want int
+	}
+	for _, tc := range []struct {
+		name    string
+		cfg     ReceiverConfig
+		steps   []step
+		handled int    // calls of Handle
+		data    string // the data of its last call, when set
+	}{
+		{name: "NestedMail", steps: []step{{"MAIL FROM:<>", 250}, {"MAIL FROM:<ann@example.org>", 503}}},
+		{name: "RcptBeforeMail", steps: []step{{rcpt, 502}}},
+		{name: "RsetClears", steps: []step{{"MAIL FROM:<>", 250}, {rcpt, 250}, {"RSET", 250}, {"DATA", 502}}},
+		{name: "MailAfterRset", steps: []step{{"MAIL FROM:<>", 250}, {"RSET", 250}, {"MAIL FROM:<>", 250}}},
+		{name: "Auth", steps: []step{{"AUTH PLAIN AGFubgBzZWNyZXQ=", 523}}},
+		{name: "DSNNotify", steps: []step{{"MAIL FROM:<>", 250}, {rcpt + " NOTIFY=NEVER", 504}}},
+		{name: "SMTPUTF8", steps: []step{{"MAIL FROM:<grüße@example.org> SMTPUTF8", 250}, {rcpt, 250}}},
+		{name: "Bdat", steps: []step{{"MAIL FROM:<>", 250}, {rcpt, 250}, {"BDAT 7 LAST\r\nhello", 250}}, handled: 1},
+		{name: "BdatTwoChunks", steps: []step{{"MAIL FROM:<>", 250}, {rcpt, 250}, {"BDAT 7\r\nhello", 250}, {"BDAT 7 LAST\r\nworld", 250}}, handled: 1, data: "hello\r\nworld\r\n"},
+		{name: "BdatNoRcpt", steps: []step{{"MAIL FROM:<>", 250}, {"RCPT TO:<postmaster@bounces.example.com>", 550}, {"BDAT 7 LAST\r\nhello", 502}}},
+		{name: "BdatTooLarge", cfg: ReceiverConfig{MaxSize: 1024},
+			steps: []step{{"MAIL FROM:<>", 250}, {rcpt, 250}, {"BDAT 2000 LAST\r\n" + strings.Repeat("x", 1998), 552}}},
+		{name: "BdatRset", steps: []step{{"MAIL FROM:<>", 250}, {rcpt, 250}, {"BDAT 7\r\nhello", 250}, {"RSET", 250}, {"MAIL FROM:<>", 250}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			calls := &receiverCalls{}
+			cfg := tc.cfg
+			cfg.Addresses = a
+			cfg.Handle = func(_ context.Context, m Mail) error {
+				calls.add(m)
+				return nil
+			}
+			_, addr, _ := startReceiver(t, cfg)
+			c, err := textproto.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, _, err := c.ReadResponse(220); err != nil {
+				t.Fatal(err)
+			}
+			steps := append([]step{{"EHLO mx.example.org", 250}}, tc.steps...)
+			for _, s := range steps {
+				if err := c.PrintfLine("%s", s.cmd); err != nil {
+					t.Fatal(err)
+				}
+				if code, msg, _ := c.ReadResponse(0); code != s.want {
+					t.Errorf("%q: got %d %s, want %d", s.cmd, code, msg, s.want)
+				}
+			}
+			mails := calls.all()
+			if len(mails) != tc.handled {
+				t.Fatalf("%s: Handle called %d times, want %d", tc.name, len(mails), tc.handled)
+			}
+			if tc.data != "" && string(mails[len(mails)-1].Data) != tc.data {
+				t.Errorf("%s: Handle got %q, want %q", tc.name, mails[len(mails)-1].Data, tc.data)
+			}
+		})
 	}
 }
