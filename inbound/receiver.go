@@ -187,19 +187,19 @@ func (r *Receiver) Serve(ln net.Listener) error {
 
 // Shutdown stops taking connections, closes the idle sessions with 421 and
 // waits for the messages being received or handled to get their reply. When
-// ctx ends first, it closes every connection, cancels the ctx of Handle and
-// returns ctx.Err(). A message cut off so is not acknowledged, so its sender
-// sends it again.
+// ctx ends first, it closes every connection, cancels the ctx of Handle (a
+// call may still be ending as Shutdown returns) and returns ctx.Err(). A
+// message cut off so is not acknowledged, so its sender sends it again.
 func (r *Receiver) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
+	// Under r.mu with closing set, no connection is tracked after the
+	// loop; one accepted meanwhile is refused with 421.
 	r.closing = true
-	for ln := range r.listeners {
-		_ = ln.Close()
-	}
-	// Listeners are closed before the sessions are drained, so a session
-	// that sees it is drained can tell no new one is coming.
 	for c := range r.conns {
 		c.drain()
+	}
+	for ln := range r.listeners {
+		_ = ln.Close()
 	}
 	r.mu.Unlock()
 
@@ -291,27 +291,28 @@ func (r *Receiver) untrack(c *receiverConn) {
 var past = time.Unix(1, 0)
 
 // receiverConn is one connection of the Receiver. Draining it for Shutdown
-// makes its next wait for a command fail at once, which go-smtp answers
-// with 421 and a close; a session receiving a message's data is drained
-// once the reply to it is written, as go-smtp sets the read deadline anew
-// before it reads the next command.
+// makes its wait for the next command fail at once, which go-smtp answers
+// with 421 and a close. A session receiving a message's data is left to
+// finish: it is drained once the reply to the data is written, as go-smtp
+// sets the read deadline anew before it reads the next command.
 type receiverConn struct {
 	net.Conn
 	r *Receiver
 
-	// mu orders drain against go-smtp setting a read deadline, so that a
-	// deadline set just before the drain never outlives it. It is held
-	// only to set deadlines and flags, never across I/O.
+	// mu orders drain against go-smtp setting a read deadline and against
+	// Data beginning, so that neither undoes the other. It is held only to
+	// set deadlines and flags, never across I/O.
 	mu       sync.Mutex
 	draining bool
 	inData   bool
+	poked    bool // drain has set the read deadline to past
 	once     sync.Once
 }
 
 func (c *receiverConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.draining {
+	if c.draining && !c.inData {
 		t = past
 	}
 	return c.Conn.SetReadDeadline(t)
@@ -329,14 +330,23 @@ func (c *receiverConn) drain() {
 	defer c.mu.Unlock()
 	c.draining = true
 	if !c.inData {
+		c.poked = true
 		_ = c.Conn.SetReadDeadline(past)
 	}
 }
 
+// setInData marks the session as receiving data, or done with it. go-smtp
+// replies 354 before it calls Data, so a drain may fall between the two:
+// the deadline it set is then lifted before Data reads, and the message
+// goes through.
 func (c *receiverConn) setInData(v bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inData = v
+	if v && c.poked {
+		c.poked = false
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.r.cfg.ReadTimeout))
+	}
 }
 
 func (c *receiverConn) Close() error {

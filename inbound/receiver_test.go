@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/textproto"
@@ -485,6 +486,63 @@ func TestReceiver_Shutdown(t *testing.T) {
 		}
 		if err := <-shut; err != nil {
 			t.Errorf("Shutdown: %v", err)
+		}
+	})
+
+	t.Run("MidData", func(t *testing.T) {
+		t.Parallel()
+		calls := &receiverCalls{}
+		r, addr, served := startReceiver(t, ReceiverConfig{Addresses: a, Handle: func(_ context.Context, m Mail) error {
+			calls.add(m)
+			return nil
+		}})
+		c, err := textproto.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, _, err := c.ReadResponse(220); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []struct {
+			cmd  string
+			want int
+		}{{"EHLO mx.example.org", 250}, {"MAIL FROM:<>", 250}, {"RCPT TO:<" + a.Bounce(1) + ">", 250}, {"DATA", 354}} {
+			if err := c.PrintfLine("%s", s.cmd); err != nil {
+				t.Fatal(err)
+			}
+			if code, msg, err := c.ReadResponse(s.want); err != nil {
+				t.Fatalf("%q: got %d %s, want %d", s.cmd, code, msg, s.want)
+			}
+		}
+		half := len(receiverMessage) / 2
+		w := c.DotWriter() // dot-stuffs, as the message has a line that starts with a dot
+		if _, err := io.WriteString(w, receiverMessage[:half]); err != nil || c.W.Flush() != nil {
+			t.Fatal(err)
+		}
+
+		shut := make(chan error, 1)
+		go func() { shut <- r.Shutdown(receiverCtx(t)) }()
+		// Serve returns once the listener is closed, which Shutdown does
+		// after draining every session.
+		if err := served(); !errors.Is(err, ErrReceiverClosed) {
+			t.Errorf("Serve returned %v, want ErrReceiverClosed", err)
+		}
+
+		if _, err := io.WriteString(w, receiverMessage[half:]); err != nil || w.Close() != nil {
+			t.Fatal(err)
+		}
+		if code, msg, err := c.ReadResponse(250); err != nil {
+			t.Errorf("the message sent across Shutdown got %d %s, want 250", code, msg)
+		}
+		if code, _, err := c.ReadResponse(421); err != nil {
+			t.Errorf("after the message, the drained session got %d, %v; want 421", code, err)
+		}
+		if err := <-shut; err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if mails := calls.all(); len(mails) != 1 || string(mails[0].Data) != receiverMessage {
+			t.Errorf("Handle got %d messages, want the one sent", len(mails))
 		}
 	})
 
