@@ -64,8 +64,12 @@ func (es *events) add(e Event) error {
 // control character or address punctuation that a bare address never holds.
 // Quoted local parts are not taken; no relay reports one in a webhook.
 func cleanRecipient(addr string) (string, bool) {
+	// Validity is checked first: ToLower turns invalid bytes into U+FFFD.
+	if !utf8.ValidString(addr) {
+		return "", false
+	}
 	addr = strings.ToLower(strings.TrimSpace(addr))
-	if len(addr) > maxRecipient || !utf8.ValidString(addr) {
+	if len(addr) > maxRecipient {
 		return "", false
 	}
 	local, domain, ok := strings.Cut(addr, "@")
