@@ -23,7 +23,7 @@ var (
 	// certificate from the wrong place, a topic not allowed), or the
 	// provider is not configured. Nothing in it may be acted on.
 	ErrUnauthenticated error = &tidings.Error{Code: tidings.EUNAUTHORIZED, Message: "The webhook request is not authenticated."}
-	// ErrUnknownProvider: the provider is not one of Providers.
+	// ErrUnknownProvider: the provider is not one of the Provider constants.
 	ErrUnknownProvider error = &tidings.Error{Code: tidings.ENOTFOUND, Message: "There is no such webhook provider."}
 )
 
@@ -42,7 +42,7 @@ const (
 const MaxWebhookBody = 1 << 20
 
 // MaxWebhookEvents bounds the Events of one request, so one request cannot
-// ask for unbounded work. It is above what a provider's batch of real
+// ask for unbounded work. It is set above what a provider's batch of real
 // bounces and complaints holds within MaxWebhookBody; a request that would
 // give more is refused as malformed.
 const MaxWebhookEvents = 5000
@@ -82,7 +82,7 @@ type WebhookConfig struct {
 // Webhooks authenticates and decodes providers' webhook requests into
 // Events. It speaks no HTTP as a server: the caller reads the request (at
 // most MaxWebhookBody) and hands over the provider, header and body.
-// Webhooks is safe for concurrent use.
+// Make one with NewWebhooks. Webhooks is safe for concurrent use.
 type Webhooks struct {
 	mailgunKey    []byte
 	postmarkToken string

@@ -29,16 +29,16 @@ const (
 	maxFeedbackType = 64
 )
 
-// events gathers the Events of one request, dropping those whose recipient
+// eventList gathers the Events of one request, dropping those whose recipient
 // is not an address and refusing more than MaxWebhookEvents.
-type events struct {
+type eventList struct {
 	provider string
 	list     []Event
 }
 
 // add cleans e and keeps it if its recipient looks like an address. Its
 // error is for a request with more than MaxWebhookEvents.
-func (es *events) add(e Event) error {
+func (es *eventList) add(e Event) error {
 	recipient, ok := cleanRecipient(e.Recipient)
 	if !ok {
 		return nil

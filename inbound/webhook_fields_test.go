@@ -135,7 +135,7 @@ func TestUnixTime(t *testing.T) {
 }
 
 func TestEvents_Add(t *testing.T) {
-	es := events{provider: ProviderSendGrid}
+	es := eventList{provider: ProviderSendGrid}
 	for range MaxWebhookEvents {
 		if err := es.add(Event{Kind: Bounce, Recipient: "a@example.com"}); err != nil {
 			t.Fatal(err)

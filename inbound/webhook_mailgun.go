@@ -118,7 +118,7 @@ func decodeMailgunEvent(data []byte) ([]Event, error) {
 	default:
 		return nil, nil
 	}
-	es := events{provider: ProviderMailgun}
+	es := eventList{provider: ProviderMailgun}
 	if err := es.add(e); err != nil {
 		return nil, err
 	}

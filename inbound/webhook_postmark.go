@@ -89,7 +89,7 @@ func decodePostmarkRecord(body []byte) ([]Event, error) {
 	if kind == Bounce {
 		e.Diagnostic = r.Details
 	}
-	es := events{provider: ProviderPostmark}
+	es := eventList{provider: ProviderPostmark}
 	if err := es.add(e); err != nil {
 		return nil, err
 	}

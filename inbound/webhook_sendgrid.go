@@ -99,7 +99,7 @@ func decodeSendGridEvents(body []byte) ([]Event, error) {
 	if err := json.Unmarshal(body, &batch); err != nil {
 		return nil, malformed(ProviderSendGrid, "not the JSON array of SendGrid events")
 	}
-	es := events{provider: ProviderSendGrid}
+	es := eventList{provider: ProviderSendGrid}
 	for _, ev := range batch {
 		e := Event{Recipient: ev.Email, MessageID: ev.SMTPID, ID: ev.EventID, At: unixTime(ev.Timestamp)}
 		switch ev.Event {

@@ -67,7 +67,7 @@ func decodeSES(snsID, message string) ([]Event, error) {
 	if kind == "" {
 		kind = n.EventType
 	}
-	es := events{provider: ProviderSES}
+	es := eventList{provider: ProviderSES}
 	switch kind {
 	case "Bounce":
 		// Permanent is a hard bounce; Transient and Undetermined may pass.

@@ -95,7 +95,11 @@ func parseSNS(body []byte) (snsMessage, string, error) {
 }
 
 // decodeSNS authenticates an SNS message and acts on its type: it confirms
-// a subscription, and decodes a notification's SES message.
+// a subscription, and decodes a notification's SES message. A message
+// without a signature (a subscription with raw message delivery) is
+// refused. SNS's Timestamp is not held to a window: SNS retries a delivery
+// with its first Timestamp and signature, so an old message is genuine,
+// and a replayed one gives the same Event IDs.
 func (w *Webhooks) decodeSNS(ctx context.Context, body []byte) ([]Event, error) {
 	m, signed, err := parseSNS(body)
 	if err != nil {
