@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"cmp"
 	"net/mail"
 	"strings"
 )
@@ -38,19 +39,21 @@ func (m *message) arfEvents() []Event {
 	return []Event{ev}
 }
 
-// feedbackType returns a Feedback-Type (RFC 5965 section 7.3: abuse,
-// fraud, virus, other, not-spam, and later registrations), lower-cased; a
-// report without one, or with one that is no token, is abuse, which is
-// what every feedback loop sends.
+// feedbackType returns a Feedback-Type (RFC 5965 section 7.3) as
+// cleanFeedbackType does; a report without one, or with one that is no
+// token, is abuse, which is what every feedback loop sends.
 func feedbackType(v string) string {
-	v = strings.ToLower(strings.TrimSpace(v))
-	if v == "" || len(v) > 64 {
-		return "abuse"
+	return cmp.Or(cleanFeedbackType(v), "abuse")
+}
+
+// cleanFeedbackType returns an ARF feedback type as a lower-case token
+// (RFC 5965 section 7.3: abuse, fraud, virus, other, ...), or "".
+func cleanFeedbackType(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) > maxFeedbackType || strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	}) {
+		return ""
 	}
-	for _, c := range v {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return "abuse"
-		}
-	}
-	return v
+	return s
 }

@@ -109,7 +109,7 @@ func dsnDiagnostic(v string) string {
 	if typ, text, ok := strings.Cut(v, ";"); ok && isToken([]byte(strings.TrimSpace(typ))) {
 		v = text
 	}
-	return truncate(oneLine(v), MaxDiagnostic)
+	return cleanText(v, MaxDiagnostic)
 }
 
 // originalID returns the Message-ID of the enclosed original message, or "".

@@ -180,7 +180,7 @@ func diagnosticLine(report, recipient string) string {
 	for _, find := range []func(string) string{enhancedStatus, basicStatus} {
 		for _, line := range lines {
 			if find(line) != "" {
-				return oneLine(line)
+				return cleanText(line, len(line))
 			}
 		}
 	}
@@ -190,7 +190,7 @@ func diagnosticLine(report, recipient string) string {
 	for i, line := range lines {
 		if strings.Contains(strings.ToLower(line), recipient) {
 			for _, next := range lines[i+1:] {
-				if l := oneLine(next); l != "" {
+				if l := cleanText(next, len(next)); l != "" {
 					return l
 				}
 			}

@@ -43,6 +43,17 @@ func basicStatus(s string) string {
 	return "4.0.0"
 }
 
+// cleanStatus returns s if it is an RFC 3463 enhanced status code
+// (class "." subject "." detail: a class of 2, 4 or 5, a subject and a
+// detail of one to three digits), else "".
+func cleanStatus(s string) string {
+	s = strings.TrimSpace(s)
+	if class, _, _, ok := splitStatus(s); ok && (class == 2 || class == 4 || class == 5) {
+		return s
+	}
+	return ""
+}
+
 // statusIn returns the status a text of a failure gives: its enhanced
 // code, else the class of its basic reply code, else "".
 func statusIn(s string) string {
@@ -124,11 +135,10 @@ func splitStatus(status string) (class, subject, detail int, ok bool) {
 	}
 	var n [3]int
 	for i, p := range parts {
-		v, err := strconv.Atoi(p)
-		if err != nil || v < 0 || len(p) > 3 {
+		if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
 			return 0, 0, 0, false
 		}
-		n[i] = v
+		n[i], _ = strconv.Atoi(p)
 	}
 	return n[0], n[1], n[2], true
 }

@@ -63,7 +63,7 @@ func TestCleanStatus(t *testing.T) {
 	}
 }
 
-func TestFindStatus(t *testing.T) {
+func TestEnhancedStatus(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"smtp; 550 5.1.1 user unknown", "5.1.1"},
 		{"452 4.2.2 mailbox full", "4.2.2"},
@@ -73,8 +73,8 @@ func TestFindStatus(t *testing.T) {
 		{"550 user unknown", ""},
 		{"version 5.1.12345", ""},
 	} {
-		if got := findStatus(tc.in); got != tc.want {
-			t.Errorf("findStatus(%q) = %q; want %q", tc.in, got, tc.want)
+		if got := enhancedStatus(tc.in); got != tc.want {
+			t.Errorf("enhancedStatus(%q) = %q; want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tidings/tidings/dkimkeys"
-	"github.com/tidings/tidings/migrations"
 )
 
 const dkimUsage = `Usage:
@@ -20,24 +19,9 @@ const dkimUsage = `Usage:
 
 // runDKIM runs `tidings dkim keygen|list|remove`.
 func runDKIM(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, dkimUsage)
-		return errors.New("usage: tidings dkim keygen|list|remove")
-	}
-	switch sub, rest := args[0], args[1:]; sub {
-	case "keygen":
-		return runDKIMKeygen(ctx, rest, getenv, stdout, stderr)
-	case "list":
-		return runDKIMList(ctx, rest, getenv, stdout, stderr)
-	case "remove":
-		return runDKIMRemove(ctx, rest, getenv, stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, dkimUsage)
-		return nil
-	default:
-		fmt.Fprint(stderr, dkimUsage)
-		return fmt.Errorf("unknown dkim command %q", sub)
-	}
+	return runGroup(ctx, "dkim", dkimUsage, map[string]commandFunc{
+		"keygen": runDKIMKeygen, "list": runDKIMList, "remove": runDKIMRemove,
+	}, args, getenv, stdout, stderr)
 }
 
 // openDKIM connects to the database of the command's settings, migrates
@@ -53,12 +37,8 @@ func openDKIM(ctx context.Context, get func(string) string) (*dkimkeys.Store, fu
 	case len(secret) < 32:
 		return nil, nil, errors.New("TIDINGS_SECRET is required, at least 32 characters: the one `tidings serve` runs with, which seals the private keys")
 	}
-	db, err := openDB(ctx, dsn)
+	db, err := openMigrated(ctx, dsn)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := migrations.Up(ctx, db.DB); err != nil {
-		db.Close()
 		return nil, nil, err
 	}
 	return &dkimkeys.Store{DB: db, Secret: []byte(secret)}, func() { db.Close() }, nil

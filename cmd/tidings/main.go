@@ -10,8 +10,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -99,6 +102,43 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// commandFunc runs one command of a group such as `tidings token`.
+type commandFunc func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
+// runGroup runs the command of group (such as "token") that args name, from
+// cmds, or shows usage: on stdout when asked for, on stderr with an error
+// otherwise.
+func runGroup(ctx context.Context, group, usage string, cmds map[string]commandFunc, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("usage: tidings %s %s", group, strings.Join(slices.Sorted(maps.Keys(cmds)), "|"))
+	}
+	sub, rest := args[0], args[1:]
+	if sub == "-h" || sub == "--help" || sub == "help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	cmd, ok := cmds[sub]
+	if !ok {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown %s command %q", group, sub)
+	}
+	return cmd(ctx, rest, getenv, stdout, stderr)
+}
+
+// openMigrated connects to the database at dsn (see openDB) and migrates it.
+func openMigrated(ctx context.Context, dsn string) (*sqlx.DB, error) {
+	db, err := openDB(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrations.Up(ctx, db.DB); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
 // openDB connects to Postgres and waits briefly for it to answer. Its
 // connections keep the statements they run prepared (see pqstmt).
 func openDB(ctx context.Context, dsn string) (*sqlx.DB, error) {
@@ -139,14 +179,11 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if dsn == "" {
 		return errors.New("TIDINGS_DATABASE_URL is required")
 	}
-	db, err := openDB(ctx, dsn)
+	db, err := openMigrated(ctx, dsn)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := migrations.Up(ctx, db.DB); err != nil {
-		return err
-	}
+	db.Close()
 	fmt.Fprintln(stdout, "database is up to date")
 	return nil
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/tidings/tidings/dkimkeys"
 	"github.com/tidings/tidings/editors"
 	"github.com/tidings/tidings/internal/devmail"
-	"github.com/tidings/tidings/migrations"
+
 	"github.com/tidings/tidings/subscribers"
 	"github.com/tidings/tidings/templates"
 	"github.com/tidings/tidings/web"
@@ -81,15 +81,11 @@ type app struct {
 // the mail catcher and makes up a secret.
 func newApp(ctx context.Context, cfg config, now func() time.Time, logger *slog.Logger, baseURL string) (*app, error) {
 	a := &app{cfg: cfg, now: now, logger: logger, baseURL: baseURL}
-	db, err := openDB(ctx, cfg.DatabaseURL)
+	db, err := openMigrated(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
 	a.db = db
-	if err := migrations.Up(ctx, db.DB); err != nil {
-		db.Close()
-		return nil, err
-	}
 
 	if cfg.Dev {
 		if cfg.Secret == "" {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/tidings/tidings/editors"
-	"github.com/tidings/tidings/migrations"
 )
 
 const tokenUsage = `Usage:
@@ -22,24 +21,9 @@ const tokenUsage = `Usage:
 
 // runToken runs `tidings token create|list|revoke`.
 func runToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, tokenUsage)
-		return errors.New("usage: tidings token create|list|revoke")
-	}
-	switch sub, rest := args[0], args[1:]; sub {
-	case "create":
-		return runTokenCreate(ctx, rest, getenv, stdout, stderr)
-	case "list":
-		return runTokenList(ctx, rest, getenv, stdout, stderr)
-	case "revoke":
-		return runTokenRevoke(ctx, rest, getenv, stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, tokenUsage)
-		return nil
-	default:
-		fmt.Fprint(stderr, tokenUsage)
-		return fmt.Errorf("unknown token command %q", sub)
-	}
+	return runGroup(ctx, "token", tokenUsage, map[string]commandFunc{
+		"create": runTokenCreate, "list": runTokenList, "revoke": runTokenRevoke,
+	}, args, getenv, stdout, stderr)
 }
 
 // openEditors connects to the database of the command's settings, migrates
@@ -49,12 +33,8 @@ func openEditors(ctx context.Context, get func(string) string) (*editors.Store, 
 	if dsn == "" {
 		return nil, nil, errors.New("TIDINGS_DATABASE_URL is required")
 	}
-	db, err := openDB(ctx, dsn)
+	db, err := openMigrated(ctx, dsn)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := migrations.Up(ctx, db.DB); err != nil {
-		db.Close()
 		return nil, nil, err
 	}
 	return &editors.Store{DB: db}, func() { db.Close() }, nil

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tidings/tidings/editors"
-	"github.com/tidings/tidings/migrations"
 )
 
 func runUserAdd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -34,14 +33,11 @@ func runUserAdd(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	db, err := openDB(ctx, dsn)
+	db, err := openMigrated(ctx, dsn)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := migrations.Up(ctx, db.DB); err != nil {
-		return err
-	}
 	if _, err := (&editors.Store{DB: db}).Create(ctx, *email, password); err != nil {
 		return errors.New(tidingsMessage(err))
 	}
